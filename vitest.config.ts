@@ -1,7 +1,13 @@
 import { defineConfig } from 'vitest/config';
 
+// In CI a JSON report is written too, so that .ci/run can print a plain "N passed, N failed" line.
+const reporters = process.env.CI
+  ? ['default', ['json', { outputFile: '.test-results/vitest.json' }] as [string, object]]
+  : ['default'];
+
 export default defineConfig({
   test: {
+    reporters,
     projects: [
       {
         test: {
@@ -15,8 +21,24 @@ export default defineConfig({
       },
       {
         test: {
+          // Real SQLite files, local HTTP servers, emulators: no FHIR servers needed.
+          name: 'int',
+          include: [
+            'shared/src/**/*.int.spec.ts',
+            'services/*/src/**/*.int.spec.ts',
+            'test/**/*.int.spec.ts',
+          ],
+          testTimeout: 60_000,
+        },
+      },
+      {
+        test: {
           name: 'e2e',
-          include: ['test/smoke/**/*.e2e.spec.ts', 'test/e2e/**/*.e2e.spec.ts'],
+          include: [
+            'test/smoke/**/*.e2e.spec.ts',
+            'test/e2e/**/*.e2e.spec.ts',
+            'shared/src/**/*.e2e.spec.ts',
+          ],
           // Starts the HAPI source and destination servers once for all end-to-end files (or reuses running ones).
           globalSetup: ['test/harness/global-setup.ts'],
           fileParallelism: false,
