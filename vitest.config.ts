@@ -1,8 +1,8 @@
-import { defineConfig } from 'vitest/config';
+import { defineConfig, type TestUserConfig } from 'vitest/config';
 
 // In CI a JSON report is written too, so that .ci/run can print a plain "N passed, N failed" line.
-const reporters = process.env.CI
-  ? ['default', ['json', { outputFile: '.test-results/vitest.json' }] as [string, object]]
+const reporters: NonNullable<TestUserConfig['reporters']> = process.env.CI
+  ? ['default', ['json', { outputFile: '.test-results/vitest.json' }]]
   : ['default'];
 
 export default defineConfig({

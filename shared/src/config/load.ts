@@ -170,7 +170,8 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
     ...fromEnv.settings,
     ...(options.flags ?? []).map((f) => ({ path: f.path, value: f.value, origin: `flag ${f.flag}` })),
   ];
-  const raw: Record<string, unknown> = {};
+  // Start from empty server blocks so that a missing URL is reported as source.url / destination.url.
+  const raw: Record<string, unknown> = { source: {}, destination: {} };
   const origins = new Map<string, Setting>();
   for (const s of settings) {
     setPath(raw, s.path, s.value);

@@ -16,8 +16,25 @@ export interface WindowPolicy {
   safetyLagMs: number;
   /** A window holding more than this many resources is split in halves. */
   chunkLimit: number;
-  /** Windows are never split below this width (default 1 s); such a window is exported whatever its count. */
+  /** Windows are never split below this width; such a window is exported whatever its count. */
   minWindowMs: number;
+}
+
+/**
+ * The policy for a configuration. Windows split down to 1 ms, lastUpdated's precision: resources that
+ * share one millisecond (a transaction stamps all its entries alike) cannot be told apart by any window.
+ */
+export function windowPolicy(config: {
+  chunkDuration: number;
+  safetyLag: number;
+  chunkLimit: number;
+}): WindowPolicy {
+  return {
+    chunkDurationMs: config.chunkDuration,
+    safetyLagMs: config.safetyLag,
+    chunkLimit: config.chunkLimit,
+    minWindowMs: 1,
+  };
 }
 
 /** The next window after `watermark`, or undefined when nothing is old enough to plan yet. */

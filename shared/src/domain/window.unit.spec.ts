@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { formatDuration, parseDuration, seedUnitToDuration } from './duration.ts';
 import { DomainError } from './errors.ts';
-import { decideWindow, nextWindow, type WindowPolicy } from './window.ts';
+import { decideWindow, nextWindow, type WindowPolicy, windowPolicy } from './window.ts';
 
 const day = 86_400_000;
 const policy: WindowPolicy = {
@@ -73,5 +73,14 @@ describe('durations', () => {
     expect(formatDuration(30 * day)).toBe('30d');
     expect(formatDuration(90_000)).toBe('90s');
     expect(formatDuration(1500)).toBe('1500ms');
+  });
+});
+
+describe('window policy from configuration', () => {
+  it('splits down to lastUpdated precision (1 ms)', () => {
+    const p = windowPolicy({ chunkDuration: day, safetyLag: 1000, chunkLimit: 5 });
+    expect(p).toEqual({ chunkDurationMs: day, safetyLagMs: 1000, chunkLimit: 5, minWindowMs: 1 });
+    expect(decideWindow({ since: t0, till: t0 + 2 }, 10, p).action).toBe('split');
+    expect(decideWindow({ since: t0, till: t0 + 1 }, 10, p).action).toBe('accept');
   });
 });

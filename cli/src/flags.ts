@@ -1,0 +1,134 @@
+/** CLI flags shared by `run`, `service` and `plan`, mapped onto configuration paths. */
+import type { Command } from 'commander';
+
+const flagPaths: {
+  flag: string;
+  option: string;
+  path: string[];
+  parse?: (v: string) => unknown;
+  help: string;
+}[] = [
+  { flag: '--source <url>', option: 'source', path: ['source', 'url'], help: 'source FHIR base URL' },
+  {
+    flag: '--destination <url>',
+    option: 'destination',
+    path: ['destination', 'url'],
+    help: 'destination FHIR base URL',
+  },
+  {
+    flag: '--state <file>',
+    option: 'state',
+    path: ['state'],
+    help: 'SQLite state file (ledger + bus), default fhir-migrate.sqlite',
+  },
+  {
+    flag: '--staging-dir <dir>',
+    option: 'stagingDir',
+    path: ['stagingDir'],
+    help: 'folder for staged export files (default <state>.staging)',
+  },
+  {
+    flag: '--migration-id <id>',
+    option: 'migrationId',
+    path: ['migrationId'],
+    help: 'migration id within the state file (default "default")',
+  },
+  {
+    flag: '--chunk-duration <duration>',
+    option: 'chunkDuration',
+    path: ['chunkDuration'],
+    help: 'window length, e.g. 30d, 12h, 5m, 2s (default 30d)',
+  },
+  {
+    flag: '--chunk-limit <n>',
+    option: 'chunkLimit',
+    path: ['chunkLimit'],
+    parse: Number,
+    help: 'split windows holding more resources than this',
+  },
+  {
+    flag: '--safety-lag <duration>',
+    option: 'safetyLag',
+    path: ['safetyLag'],
+    help: 'never plan past now minus this (default 60s)',
+  },
+  {
+    flag: '--poll-interval <duration>',
+    option: 'pollInterval',
+    path: ['pollInterval'],
+    help: 'look for new data this often once caught up (default 5m)',
+  },
+  {
+    flag: '--start-date <instant>',
+    option: 'startDate',
+    path: ['startDate'],
+    help: 'first window start (default: earliest lastUpdated on the source)',
+  },
+  {
+    flag: '--resource-types <list>',
+    option: 'resourceTypes',
+    path: ['resourceTypes'],
+    parse: (v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    help: 'comma list of types (default: all)',
+  },
+  {
+    flag: '--export-dialect <name>',
+    option: 'exportDialect',
+    path: ['source', 'exportDialect'],
+    help: 'hapi | bulkdata',
+  },
+  {
+    flag: '--import-dialect <name>',
+    option: 'importDialect',
+    path: ['destination', 'importDialect'],
+    help: 'hapi ($import) | rest (batch PUTs)',
+  },
+  {
+    flag: '--deep-check-count <n>',
+    option: 'deepCheckCount',
+    path: ['deepCheckCount'],
+    parse: Number,
+    help: 'resources compared per chunk (default 10)',
+  },
+  {
+    flag: '--max-concurrent-imports <n>',
+    option: 'maxConcurrentImports',
+    path: ['maxConcurrentImports'],
+    parse: Number,
+    help: 'import jobs at once per destination (default 5)',
+  },
+  {
+    flag: '--export-ahead <n>',
+    option: 'exportAhead',
+    path: ['exportAhead'],
+    parse: Number,
+    help: 'chunks exported ahead of the one importing (default 1)',
+  },
+];
+
+export function addConfigFlags(command: Command): Command {
+  command.option('--config <file>', 'YAML configuration file');
+  for (const f of flagPaths) command.option(f.flag, f.help);
+  return command;
+}
+
+export function flagSettings(
+  options: Record<string, unknown>,
+): { path: string[]; value: unknown; flag: string }[] {
+  const out: { path: string[]; value: unknown; flag: string }[] = [];
+  for (const f of flagPaths) {
+    const raw = options[f.option];
+    if (typeof raw !== 'string') continue;
+    const parsed = f.parse ? f.parse(raw) : raw;
+    out.push({
+      path: f.path,
+      value: typeof parsed === 'number' && Number.isNaN(parsed) ? raw : parsed,
+      flag: f.flag.split(' ')[0] as string,
+    });
+  }
+  return out;
+}

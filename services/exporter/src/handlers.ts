@@ -1,0 +1,140 @@
+/**
+ * The exporter: kicks off a planned chunk's $export, polls it with scheduled bus messages (never sleeps),
+ * stages the files and records ExportCompleted. Every step re-reads the ledger first, so a redelivered
+ * message is harmless.
+ */
+import { executeChunk, loadChunk } from '@fhir-migrate/shared/application/chunk-store.ts';
+import { type PipelineContext, pollDelayMs } from '@fhir-migrate/shared/application/context.ts';
+import { isRetryable, reasonOf } from '@fhir-migrate/shared/application/errors.ts';
+import { announce } from '@fhir-migrate/shared/application/publish.ts';
+import {
+  type ChunkMessage,
+  type ExportPollMessage,
+  topics,
+} from '@fhir-migrate/shared/contracts/messages.ts';
+import type { ChunkState } from '@fhir-migrate/shared/domain/chunk.ts';
+import { stageExport } from './stage-files.ts';
+
+const at = (ctx: PipelineContext) => ctx.now().toISOString();
+
+export async function onChunkPlanned(ctx: PipelineContext, msg: ChunkMessage): Promise<void> {
+  const { state } = await loadChunk(ctx.ledger, msg.migrationId, msg.chunkId);
+  if (state.status !== 'planned' || !state.plan) return;
+  let statusUrl: string;
+  try {
+    ({ statusUrl } = await ctx.exportDialect.kickOff({
+      since: state.plan.since,
+      till: state.plan.till,
+      types: ctx.config.resourceTypes,
+    }));
+  } catch (err) {
+    await failExport(ctx, msg.chunkId, err);
+    return;
+  }
+  // The job URL is recorded before anything can retry the kick-off.
+  const started = await executeChunk(ctx.ledger, msg.migrationId, msg.chunkId, (s) =>
+    s.status === 'planned' ? { type: 'StartExport', at: at(ctx), statusUrl } : undefined,
+  );
+  const event = started.appended[0];
+  if (!event) {
+    // Another exporter started this chunk first: ours is a duplicate job.
+    await ctx.exportDialect
+      .cancel(statusUrl)
+      .catch((err: unknown) =>
+        ctx.log.warn({ chunkId: msg.chunkId, err: reasonOf(err) }, 'cancel of duplicate export failed'),
+      );
+    return;
+  }
+  ctx.log.info({ chunkId: msg.chunkId, since: state.plan.since, till: state.plan.till }, 'export started');
+  await publishPoll(ctx, msg.chunkId, statusUrl, 0, undefined);
+}
+
+export async function onExportPoll(ctx: PipelineContext, msg: ExportPollMessage): Promise<void> {
+  const { state } = await loadChunk(ctx.ledger, msg.migrationId, msg.chunkId);
+  if (state.status !== 'exporting' || state.statusUrl !== msg.statusUrl || !state.plan) return;
+  let poll: Awaited<ReturnType<PipelineContext['exportDialect']['poll']>>;
+  try {
+    poll = await ctx.exportDialect.poll(msg.statusUrl);
+  } catch (err) {
+    if (isRetryable(err)) throw err; // the bus redelivers with back-off
+    await failExport(ctx, msg.chunkId, err);
+    return;
+  }
+  if (poll.state === 'running') {
+    await publishPoll(ctx, msg.chunkId, msg.statusUrl, msg.poll + 1, poll.retryAfterMs);
+    return;
+  }
+  if (poll.state === 'failed') {
+    await failExport(ctx, msg.chunkId, new Error(`export job failed: ${poll.reason}`), true);
+    return;
+  }
+  const result = await stageExport(ctx, msg.chunkId, state.plan, poll.manifest);
+  const done = await executeChunk(ctx.ledger, msg.migrationId, msg.chunkId, (s) =>
+    s.status === 'exporting' && s.statusUrl === msg.statusUrl
+      ? { type: 'CompleteExport', at: at(ctx), result }
+      : undefined,
+  );
+  const event = done.appended[0];
+  if (!event) return;
+  const staged = Object.values(result.staged).reduce((a, b) => a + b, 0);
+  ctx.log.info(
+    { chunkId: msg.chunkId, staged, rejected: result.rejected.length, files: result.files.length },
+    'export completed',
+  );
+  await announce(ctx, topics.exportCompleted, msg.chunkId, event.id);
+}
+
+async function failExport(
+  ctx: PipelineContext,
+  chunkId: string,
+  err: unknown,
+  retryable = isRetryable(err),
+): Promise<void> {
+  const reason = reasonOf(err);
+  const result = await executeChunk(ctx.ledger, ctx.config.migrationId, chunkId, (s: ChunkState) =>
+    s.status === 'planned' || s.status === 'exporting'
+      ? { type: 'FailExport', at: at(ctx), reason, retryable, maxAttempts: ctx.config.maxAttempts }
+      : undefined,
+  );
+  const last = result.appended[result.appended.length - 1];
+  if (!last) return;
+  ctx.log.warn(
+    { chunkId, reason, attempt: result.after.exportAttempts, status: result.after.status },
+    'export failed',
+  );
+  if (result.after.status === 'planned') {
+    // Try again after a back-off that grows with the attempts.
+    await announce(
+      ctx,
+      topics.chunkPlanned,
+      chunkId,
+      last.id,
+      Math.min(60_000, 1000 * 2 ** result.after.exportAttempts),
+    );
+  } else {
+    await announce(ctx, topics.chunkVerified, chunkId, last.id);
+  }
+}
+
+async function publishPoll(
+  ctx: PipelineContext,
+  chunkId: string,
+  statusUrl: string,
+  poll: number,
+  retryAfterMs: number | undefined,
+) {
+  const body: ExportPollMessage = {
+    schemaVersion: 1,
+    migrationId: ctx.config.migrationId,
+    chunkId,
+    statusUrl,
+    poll,
+  };
+  await ctx.bus.publish(topics.exportPoll, [
+    {
+      id: `${topics.exportPoll}:${chunkId}:${statusUrl}:${poll}`,
+      body,
+      deliverAt: new Date(ctx.now().getTime() + pollDelayMs(poll, retryAfterMs)),
+    },
+  ]);
+}

@@ -1,0 +1,210 @@
+/**
+ * The importer: applies chunks to the destination strictly in window order (chunk N only after every
+ * earlier chunk is applied), through the destination's $import or REST batches. A failed $import job
+ * falls back to REST for that chunk, which names each refused resource with its staged file and line.
+ */
+import {
+  executeChunk,
+  type LoadedChunk,
+  loadChunk,
+  loadChunks,
+} from '@fhir-migrate/shared/application/chunk-store.ts';
+import { type PipelineContext, pollDelayMs } from '@fhir-migrate/shared/application/context.ts';
+import { isRetryable, reasonOf } from '@fhir-migrate/shared/application/errors.ts';
+import { announce } from '@fhir-migrate/shared/application/publish.ts';
+import type { ChunkEventData } from '@fhir-migrate/shared/contracts/events.ts';
+import { type ImportPollMessage, topics } from '@fhir-migrate/shared/contracts/messages.ts';
+import { isApplied } from '@fhir-migrate/shared/domain/chunk.ts';
+import { applyChunkRest, applyDeletions } from './apply-rest.ts';
+
+const at = (ctx: PipelineContext) => ctx.now().toISOString();
+/** Staging URLs handed to the destination stay valid this long (a slow import may fetch late). */
+const stagingUrlLifetimeMs = 24 * 3_600_000;
+
+/** On export-completed and import-completed: start the first chunk that is not yet applied, if it is ready. */
+export async function startNextImport(ctx: PipelineContext): Promise<void> {
+  const chunks = await loadChunks(ctx.ledger, ctx.config.migrationId);
+  const next = chunks.find((c) => !isApplied(c.state));
+  if (!next) return;
+  if (next.state.status === 'exported') await startImport(ctx, next);
+  else if (next.state.status === 'importing' && next.state.importMode === 'rest') {
+    // A REST import that a crashed process left behind: PUTs are idempotent, so run it again.
+    if (await isOrphaned(ctx, next)) await runRest(ctx, next.chunkId);
+  }
+}
+
+async function startImport(ctx: PipelineContext, chunk: LoadedChunk): Promise<void> {
+  const files = chunk.state.exportResult?.files.filter((f) => f.lines > 0) ?? [];
+  if (!ctx.bulkImport || files.length === 0) {
+    const started = await executeChunk(ctx.ledger, ctx.config.migrationId, chunk.chunkId, (s) =>
+      s.status === 'exported' ? { type: 'StartImport', at: at(ctx), mode: 'rest' } : undefined,
+    );
+    if (started.appended.length > 0) await runRest(ctx, chunk.chunkId);
+    return;
+  }
+  let jobUrl: string;
+  try {
+    const inputs = await Promise.all(
+      files.map(async (f) => ({
+        type: f.type,
+        url: await ctx.staging.urlFor(f.key, { expiresInMs: stagingUrlLifetimeMs }),
+      })),
+    );
+    ({ jobUrl } = await ctx.bulkImport.submit(inputs));
+  } catch (err) {
+    await failImport(ctx, chunk.chunkId, err);
+    return;
+  }
+  const started = await executeChunk(ctx.ledger, ctx.config.migrationId, chunk.chunkId, (s) =>
+    s.status === 'exported' ? { type: 'StartImport', at: at(ctx), mode: 'bulk', jobUrl } : undefined,
+  );
+  if (started.appended.length === 0) return; // another importer got there first; re-applying is harmless
+  ctx.log.info({ chunkId: chunk.chunkId, files: files.length }, 'import job submitted');
+  await publishPoll(ctx, chunk.chunkId, jobUrl, 0, undefined);
+}
+
+export async function onImportPoll(ctx: PipelineContext, msg: ImportPollMessage): Promise<void> {
+  const { state } = await loadChunk(ctx.ledger, msg.migrationId, msg.chunkId);
+  if (state.status !== 'importing' || state.jobUrl !== msg.jobUrl || !ctx.bulkImport) return;
+  let poll: Awaited<ReturnType<NonNullable<PipelineContext['bulkImport']>['poll']>>;
+  try {
+    poll = await ctx.bulkImport.poll(msg.jobUrl);
+  } catch (err) {
+    if (isRetryable(err)) throw err;
+    poll = { state: 'failed', reason: reasonOf(err) };
+  }
+  if (poll.state === 'running') {
+    await publishPoll(ctx, msg.chunkId, msg.jobUrl, msg.poll + 1, poll.retryAfterMs);
+    return;
+  }
+  const totals = reportTotals(poll.report);
+  const staged = Object.values(state.exportResult?.staged ?? {}).reduce((a, b) => a + b, 0);
+  if (poll.state === 'completed' && totals.failed === 0 && totals.succeeded === staged) {
+    // Every staged resource is accounted for as stored.
+    const deletesApplied = await applyDeletions(ctx, state.exportResult?.deletions ?? []);
+    const result = {
+      imported: { ...(state.exportResult?.staged ?? {}) },
+      failed: {},
+      failures: [],
+      deletesApplied,
+    };
+    await complete(ctx, msg.chunkId, result, (s) => s.status === 'importing' && s.jobUrl === msg.jobUrl);
+    return;
+  }
+  // A failed job may be partly applied, and a report that does not account for every resource cannot say
+  // which one failed: REST re-applies every resource (idempotent PUTs) and names each one refused.
+  const reason =
+    poll.state === 'failed'
+      ? `$import job failed: ${poll.reason}`
+      : `$import report accounts for ${totals.succeeded} stored + ${totals.failed} failed of ${staged} staged`;
+  ctx.log.warn({ chunkId: msg.chunkId, reason }, 'applying the chunk through REST instead');
+  const failed = await executeChunk(ctx.ledger, msg.migrationId, msg.chunkId, (s) =>
+    s.status === 'importing' && s.jobUrl === msg.jobUrl
+      ? { type: 'FailImport', at: at(ctx), reason, retryable: true, maxAttempts: ctx.config.maxAttempts }
+      : undefined,
+  );
+  if (failed.after.status !== 'exported') return;
+  const started = await executeChunk(ctx.ledger, msg.migrationId, msg.chunkId, (s) =>
+    s.status === 'exported' ? { type: 'StartImport', at: at(ctx), mode: 'rest' } : undefined,
+  );
+  if (started.appended.length > 0) await runRest(ctx, msg.chunkId);
+}
+
+function reportTotals(report: { files: { succeeded: number; failed: number }[] } | undefined) {
+  const files = report?.files ?? [];
+  return {
+    succeeded: files.reduce((n, f) => n + f.succeeded, 0),
+    failed: files.reduce((n, f) => n + f.failed, 0),
+  };
+}
+
+async function runRest(ctx: PipelineContext, chunkId: string): Promise<void> {
+  const { state } = await loadChunk(ctx.ledger, ctx.config.migrationId, chunkId);
+  if (state.status !== 'importing' || state.importMode !== 'rest') return;
+  let result: ChunkEventData<'ImportCompleted'>;
+  try {
+    result = await applyChunkRest(ctx, state);
+  } catch (err) {
+    await failImport(ctx, chunkId, err);
+    return;
+  }
+  await complete(ctx, chunkId, result, (s) => s.status === 'importing' && s.importMode === 'rest');
+}
+
+async function complete(
+  ctx: PipelineContext,
+  chunkId: string,
+  result: ChunkEventData<'ImportCompleted'>,
+  stillOurs: (s: LoadedChunk['state']) => boolean,
+): Promise<void> {
+  const done = await executeChunk(ctx.ledger, ctx.config.migrationId, chunkId, (s) =>
+    stillOurs(s) ? { type: 'CompleteImport', at: at(ctx), result } : undefined,
+  );
+  const event = done.appended[0];
+  if (!event) return;
+  const imported = Object.values(result.imported).reduce((a, b) => a + b, 0);
+  ctx.log.info(
+    { chunkId, imported, failed: result.failures.length, deletes: result.deletesApplied },
+    'import completed',
+  );
+  await announce(ctx, topics.importCompleted, chunkId, event.id);
+}
+
+async function failImport(ctx: PipelineContext, chunkId: string, err: unknown): Promise<void> {
+  const reason = reasonOf(err);
+  const result = await executeChunk(ctx.ledger, ctx.config.migrationId, chunkId, (s) =>
+    s.status === 'importing' || s.status === 'exported'
+      ? {
+          type: 'FailImport',
+          at: at(ctx),
+          reason,
+          retryable: isRetryable(err),
+          maxAttempts: ctx.config.maxAttempts,
+        }
+      : undefined,
+  );
+  const last = result.appended[result.appended.length - 1];
+  if (!last) return;
+  ctx.log.warn({ chunkId, reason, status: result.after.status }, 'import failed');
+  if (result.after.status === 'exported') {
+    await announce(
+      ctx,
+      topics.exportCompleted,
+      chunkId,
+      last.id,
+      Math.min(60_000, 1000 * 2 ** result.after.importAttempts),
+    );
+  } else {
+    await announce(ctx, topics.chunkVerified, chunkId, last.id);
+  }
+}
+
+/** A REST import is orphaned when its last event is older than the bus lock: no live handler is on it. */
+async function isOrphaned(ctx: PipelineContext, chunk: LoadedChunk): Promise<boolean> {
+  const events = await ctx.ledger.readStream(ctx.config.migrationId, chunk.chunkId);
+  const last = events[events.length - 1];
+  return !!last && ctx.now().getTime() - Date.parse(last.at) > 10 * 60_000;
+}
+
+async function publishPoll(
+  ctx: PipelineContext,
+  chunkId: string,
+  jobUrl: string,
+  poll: number,
+  retryAfterMs: number | undefined,
+) {
+  const body: ImportPollMessage = {
+    schemaVersion: 1,
+    migrationId: ctx.config.migrationId,
+    chunkId,
+    jobUrl,
+    poll,
+  };
+  await ctx.bus.publish(topics.importPoll, [
+    {
+      id: `${topics.importPoll}:${chunkId}:${jobUrl}:${poll}`,
+      body,
+      deliverAt: new Date(ctx.now().getTime() + pollDelayMs(poll, retryAfterMs)),
+    },
+  ]);
+}

@@ -1,0 +1,183 @@
+/**
+ * NDJSON reading and per-line checks. Lines are yielded as the exact text of the file (never re-serialised:
+ * FHIR decimals such as 37.0000000000000000000 do not survive JSON.parse + JSON.stringify), one at a time,
+ * so a file of any size is read in constant memory (bounded by its longest line).
+ */
+import { compareInstants, type ParsedInstant, parseInstant, requireInstant } from './instant.ts';
+
+export interface NdjsonLine {
+  /** 1-based line number. */
+  line: number;
+  /** The line's text without its line ending (and without a UTF-8 BOM on line 1). */
+  text: string;
+  /** Set when the line's bytes are not valid UTF-8 (`text` then holds U+FFFD replacement characters). */
+  invalidUtf8?: true;
+}
+
+export interface ReadNdjsonOptions {
+  /** A longer line throws (protects memory against a file without newlines). Default 256 MiB. */
+  maxLineBytes?: number;
+}
+
+const LF = 0x0a;
+const CR = 0x0d;
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const lenientUtf8 = new TextDecoder('utf-8', { ignoreBOM: true });
+
+/**
+ * Yields the lines of an NDJSON byte stream. Handles `\n` and `\r\n`, a last line without a newline, and
+ * multi-byte characters split across chunks (lines are split on the LF byte, which never occurs inside a
+ * UTF-8 sequence, and decoded whole). A blank line in the middle is yielded (so a checker can flag it); the
+ * empty remainder after a final newline is not a line.
+ */
+export async function* readNdjsonLines(
+  stream: AsyncIterable<Uint8Array | string>,
+  options: ReadNdjsonOptions = {},
+): AsyncGenerator<NdjsonLine> {
+  const maxLineBytes = options.maxLineBytes ?? 256 * 1024 * 1024;
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  let line = 0;
+
+  const take = (tail: Buffer): NdjsonLine => {
+    let bytes = pending.length === 0 ? tail : Buffer.concat([...pending, tail]);
+    pending = [];
+    pendingBytes = 0;
+    line++;
+    if (bytes.length > 0 && bytes[bytes.length - 1] === CR) bytes = bytes.subarray(0, bytes.length - 1);
+    if (line === 1 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
+    try {
+      return { line, text: strictUtf8.decode(bytes) };
+    } catch {
+      return { line, text: lenientUtf8.decode(bytes), invalidUtf8: true };
+    }
+  };
+
+  for await (const chunk of stream) {
+    const buf =
+      typeof chunk === 'string'
+        ? Buffer.from(chunk, 'utf8')
+        : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    let start = 0;
+    for (let lf = buf.indexOf(LF, start); lf !== -1; lf = buf.indexOf(LF, start)) {
+      yield take(buf.subarray(start, lf));
+      start = lf + 1;
+    }
+    if (start < buf.length) {
+      pending.push(buf.subarray(start));
+      pendingBytes += buf.length - start;
+      if (pendingBytes > maxLineBytes) {
+        throw new Error(`NDJSON line ${line + 1} is longer than ${maxLineBytes} bytes`);
+      }
+    }
+  }
+  if (pendingBytes > 0) yield take(Buffer.alloc(0));
+}
+
+export type LineFailureReason =
+  | 'invalid-json'
+  | 'not-an-object'
+  | 'wrong-type'
+  | 'missing-id'
+  | 'missing-lastUpdated';
+
+export type LineCheck =
+  | { ok: true; resourceType: string; id: string; lastUpdated: string; inWindow: boolean }
+  | { ok: false; reason: LineFailureReason; detail: string; resourceType?: string; id?: string };
+
+export interface LineCheckOptions {
+  /** The resource type the file is declared to hold; any type is accepted when omitted. */
+  expectedType?: string;
+  /** Inclusive lower bound of `meta.lastUpdated`; unbounded when omitted. */
+  since?: string;
+  /** Exclusive upper bound of `meta.lastUpdated`; unbounded when omitted. */
+  till?: string;
+}
+
+const fhirId = /^[A-Za-z0-9\-.]{1,64}$/;
+
+/**
+ * Checks one NDJSON line holding a FHIR resource: JSON object, declared type, a valid id and a valid
+ * `meta.lastUpdated`, and whether that instant lies in the half-open window [since, till). Pure; details
+ * name types, ids and positions only, never resource content. An id that is present but not a valid FHIR id
+ * (it would be unsafe in a `Type/id` URL) is reported as `missing-id`; an unparsable lastUpdated as
+ * `missing-lastUpdated`.
+ */
+export function checkResourceLine(text: string, options: LineCheckOptions = {}): LineCheck {
+  const since = options.since !== undefined ? requireInstant(options.since, 'since') : undefined;
+  const till = options.till !== undefined ? requireInstant(options.till, 'till') : undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    const position = /position (\d+)/.exec(error instanceof Error ? error.message : '')?.[1];
+    const detail =
+      text.trim() === '' ? 'blank line' : `not valid JSON${position ? ` (at position ${position})` : ''}`;
+    return { ok: false, reason: 'invalid-json', detail };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return {
+      ok: false,
+      reason: 'not-an-object',
+      detail: `a JSON ${Array.isArray(value) ? 'array' : value === null ? 'null' : typeof value}, not an object`,
+    };
+  }
+  const resourceType = 'resourceType' in value ? value.resourceType : undefined;
+  if (typeof resourceType !== 'string' || resourceType === '') {
+    return { ok: false, reason: 'wrong-type', detail: 'resourceType is missing' };
+  }
+  if (options.expectedType !== undefined && resourceType !== options.expectedType) {
+    return {
+      ok: false,
+      reason: 'wrong-type',
+      detail: `expected ${options.expectedType}, found ${safeName(resourceType)}`,
+      resourceType,
+    };
+  }
+  const id = 'id' in value ? value.id : undefined;
+  if (typeof id !== 'string' || id === '') {
+    return { ok: false, reason: 'missing-id', detail: 'id is missing', resourceType };
+  }
+  if (!fhirId.test(id)) {
+    return { ok: false, reason: 'missing-id', detail: 'id is not a valid FHIR id', resourceType };
+  }
+  const meta = 'meta' in value ? value.meta : undefined;
+  const lastUpdated =
+    typeof meta === 'object' && meta !== null && 'lastUpdated' in meta ? meta.lastUpdated : undefined;
+  if (typeof lastUpdated !== 'string') {
+    return {
+      ok: false,
+      reason: 'missing-lastUpdated',
+      detail: 'meta.lastUpdated is missing',
+      resourceType,
+      id,
+    };
+  }
+  const instant = parseInstant(lastUpdated);
+  if (!instant) {
+    return {
+      ok: false,
+      reason: 'missing-lastUpdated',
+      detail: 'meta.lastUpdated is not a valid instant',
+      resourceType,
+      id,
+    };
+  }
+  return { ok: true, resourceType, id, lastUpdated, inWindow: inWindow(instant, since, till) };
+}
+
+function inWindow(
+  at: ParsedInstant,
+  since: ParsedInstant | undefined,
+  till: ParsedInstant | undefined,
+): boolean {
+  return (
+    (since === undefined || compareInstants(since, at) <= 0) &&
+    (till === undefined || compareInstants(at, till) < 0)
+  );
+}
+
+/** A resource type as found in a file, shortened and restricted so that it cannot smuggle content into logs. */
+function safeName(name: string): string {
+  return /^[A-Za-z]{1,64}$/.test(name) ? name : '(not a resource type name)';
+}

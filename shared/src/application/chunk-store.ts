@@ -1,0 +1,88 @@
+/**
+ * Read a chunk's stream → decide → append at the expected version → (caller publishes). Conflicts mean
+ * another process moved the chunk first: reload and decide again. Nothing else is retried here.
+ */
+import { parseChunkEvent } from '../contracts/events.ts';
+import { type MigrationEvent, parseMigrationEvent } from '../contracts/migration-events.ts';
+import {
+  type ChunkCommand,
+  type ChunkState,
+  decide,
+  evolve,
+  foldChunk,
+  initialChunkState,
+} from '../domain/chunk.ts';
+import { type Ledger, LedgerConflictError, type StoredEvent } from '../ports/ledger.ts';
+
+export const migrationStreamId = 'migration';
+const chunkPrefix = 'chunk-';
+
+export const chunkIdOf = (index: number): string => `${chunkPrefix}${String(index).padStart(6, '0')}`;
+
+export interface LoadedChunk {
+  chunkId: string;
+  state: ChunkState;
+  version: number;
+}
+
+export async function loadChunk(ledger: Ledger, migrationId: string, chunkId: string): Promise<LoadedChunk> {
+  const events = await ledger.readStream(migrationId, chunkId);
+  return { chunkId, state: foldChunk(events.map(parseChunkEvent)), version: events.length };
+}
+
+/** Every chunk of a migration in window order, folded from one read of the ledger. */
+export async function loadChunks(ledger: Ledger, migrationId: string): Promise<LoadedChunk[]> {
+  const byStream = new Map<string, StoredEvent[]>();
+  for (const e of await ledger.readAll(migrationId)) {
+    if (!e.streamId.startsWith(chunkPrefix)) continue;
+    const list = byStream.get(e.streamId) ?? [];
+    list.push(e);
+    byStream.set(e.streamId, list);
+  }
+  return [...byStream.entries()]
+    .map(([chunkId, events]) => {
+      events.sort((a, b) => a.seq - b.seq);
+      return { chunkId, state: foldChunk(events.map(parseChunkEvent)), version: events.length };
+    })
+    .sort((a, b) => (a.state.plan?.index ?? 0) - (b.state.plan?.index ?? 0));
+}
+
+export async function loadMigrationEvents(ledger: Ledger, migrationId: string): Promise<MigrationEvent[]> {
+  return (await ledger.readStream(migrationId, migrationStreamId)).map(parseMigrationEvent);
+}
+
+export interface Executed {
+  before: ChunkState;
+  after: ChunkState;
+  /** Events this call appended (empty when the command was already applied). */
+  appended: StoredEvent[];
+}
+
+/**
+ * Decides `commandFor(state)` against the chunk's current state and appends the result. `commandFor` may
+ * return undefined to do nothing (e.g. the chunk moved on). Retries on ledger conflicts only.
+ */
+export async function executeChunk(
+  ledger: Ledger,
+  migrationId: string,
+  chunkId: string,
+  commandFor: (state: ChunkState) => ChunkCommand | undefined,
+  maxConflicts = 10,
+): Promise<Executed> {
+  for (let attempt = 1; ; attempt++) {
+    const { state, version } = await loadChunk(ledger, migrationId, chunkId);
+    const command = commandFor(state);
+    if (!command) return { before: state, after: state, appended: [] };
+    const events = decide(command, state);
+    if (events.length === 0) return { before: state, after: state, appended: [] };
+    try {
+      const appended = await ledger.append(migrationId, chunkId, version, events);
+      return { before: state, after: events.reduce(evolve, state), appended };
+    } catch (err) {
+      if (err instanceof LedgerConflictError && attempt < maxConflicts) continue;
+      throw err;
+    }
+  }
+}
+
+export { initialChunkState };

@@ -1,0 +1,81 @@
+/**
+ * Runs a service's handlers on the bus: parse the body with its contract, call the handler, and map the
+ * outcome in one place — resolve → complete; a stale command (ILLEGAL_TRANSITION) → complete with a
+ * warning; a body that breaks its contract → dead letter at once; anything else → retry, then dead letter.
+ */
+import type { z } from 'zod';
+import type { PipelineContext } from '../application/context.ts';
+import { reasonOf } from '../application/errors.ts';
+import type { Topic } from '../contracts/messages.ts';
+import { DomainError } from '../domain/errors.ts';
+import { DeadLetterError, type Subscription } from '../ports/bus.ts';
+
+export interface HandlerSpec<S extends z.ZodType = z.ZodType> {
+  topic: Topic;
+  schema: S;
+  handle: (ctx: PipelineContext, body: z.output<S>) => Promise<void>;
+}
+
+export function handler<S extends z.ZodType>(
+  topic: Topic,
+  schema: S,
+  handle: (ctx: PipelineContext, body: z.output<S>) => Promise<void>,
+): HandlerSpec {
+  return { topic, schema, handle } as HandlerSpec;
+}
+
+export interface ServiceOptions {
+  lockMs?: number;
+  maxDeliveries?: number;
+  concurrency?: number;
+  /** Test hook: called before each handler; throwing simulates a handler failure. */
+  beforeHandle?: (topic: Topic, messageId: string, deliveryCount: number) => void;
+}
+
+export async function startService(
+  ctx: PipelineContext,
+  name: string,
+  specs: readonly HandlerSpec[],
+  options: ServiceOptions = {},
+): Promise<Subscription[]> {
+  const subscriptions: Subscription[] = [];
+  for (const spec of specs) {
+    await ctx.bus.declare(spec.topic, name);
+    subscriptions.push(
+      ctx.bus.subscribe(
+        spec.topic,
+        name,
+        async (message) => {
+          const parsed = spec.schema.safeParse(message.body);
+          if (!parsed.success)
+            throw new DeadLetterError(
+              `message ${message.id} on ${spec.topic} breaks its contract: ${parsed.error.message.slice(0, 500)}`,
+            );
+          const log = ctx.log.child({
+            service: name,
+            topic: spec.topic,
+            messageId: message.id,
+            delivery: message.deliveryCount,
+          });
+          try {
+            options.beforeHandle?.(spec.topic, message.id, message.deliveryCount);
+            await spec.handle({ ...ctx, log }, parsed.data);
+          } catch (err) {
+            if (err instanceof DomainError && err.code === 'ILLEGAL_TRANSITION') {
+              log.warn({ reason: err.message }, 'stale message ignored');
+              return;
+            }
+            log.warn({ reason: reasonOf(err) }, 'handler failed; the message will be retried');
+            throw err;
+          }
+        },
+        {
+          lockMs: options.lockMs ?? 60_000,
+          maxDeliveries: options.maxDeliveries ?? 10,
+          concurrency: options.concurrency ?? 1,
+        },
+      ),
+    );
+  }
+  return subscriptions;
+}
