@@ -37,7 +37,8 @@ async function waitForIds(ids: Record<string, string[]>, timeoutMs: number): Pro
 describe('operating the pipeline', () => {
   it('follows a live source: new and updated resources arrive within 3 poll intervals', async () => {
     const s = await seedScenario(sourceUrl, { patients: 10, waves: 1, waveGapMs: 0 });
-    const pollSeconds = 3;
+    // Long enough that one export + import cycle (a few seconds on HAPI) is small against the bound.
+    const pollSeconds = 8;
     const run = startCli([
       'run',
       ...migrationArgs(s, sourceUrl, destinationUrl, [

@@ -65,3 +65,39 @@ describe.each([
     expect({ missing: result.missing, differing: result.differing }).toEqual({ missing: [], differing: [] });
   });
 });
+
+describe('custom SearchParameters', () => {
+  it('are copied to the destination before any data, and $reindex is requested', async () => {
+    const id = `fm-sp-${Date.now()}`;
+    const sp = {
+      resourceType: 'SearchParameter',
+      id,
+      url: `http://example.org/fhir/SearchParameter/${id}`,
+      name: id.replaceAll('-', ''),
+      status: 'active',
+      description: 'fhir-migrate e2e: patients by MRN system',
+      code: id.replaceAll('-', ''),
+      base: ['Patient'],
+      type: 'token',
+      expression: 'Patient.identifier',
+    };
+    const put = await fetch(`${sourceUrl}/SearchParameter/${id}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/fhir+json' },
+      body: JSON.stringify(sp),
+    });
+    expect(put.status).toBe(201);
+    const s = await seedScenario(sourceUrl, { patients: 3, waves: 1, waveGapMs: 0 });
+    const run = await runCli([
+      'run',
+      '--until-caught-up',
+      ...migrationArgs(s, sourceUrl, destinationUrl, ['--chunk-duration', '1h']),
+    ]);
+    expect(run.code, run.stderr.slice(-2000)).toBe(0);
+    const status = await statusOf(s.state);
+    expect(status.searchParameters?.copied).toBeGreaterThanOrEqual(1);
+    expect(status.searchParameters).toMatchObject({ failures: 0, reindex: 'requested' });
+    const result = await reconcile(sourceUrl, destinationUrl, { SearchParameter: [id] });
+    expect({ missing: result.missing, differing: result.differing }).toEqual({ missing: [], differing: [] });
+  });
+});

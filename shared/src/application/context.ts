@@ -23,8 +23,12 @@ export interface PipelineContext {
   log: Logger;
 }
 
-/** Delay before the n-th poll of a remote job: the server's Retry-After, within [250 ms, 10 s], growing. */
+/**
+ * Delay before the n-th poll of a remote job: 250 ms, 500 ms, then every second for ten polls (small jobs
+ * end within seconds, and a poll is cheap), then doubling up to 10 s. A server's Retry-After shortens it
+ * but never lengthens it past that: HAPI says 120 s for jobs that take two.
+ */
 export function pollDelayMs(poll: number, retryAfterMs?: number): number {
-  const backoff = Math.min(10_000, 250 * 2 ** Math.min(poll, 6));
-  return Math.max(250, Math.min(retryAfterMs ?? backoff, backoff));
+  const schedule = poll < 2 ? 250 * 2 ** poll : poll < 12 ? 1000 : Math.min(10_000, 1000 * 2 ** (poll - 11));
+  return Math.max(250, Math.min(retryAfterMs ?? schedule, schedule));
 }
