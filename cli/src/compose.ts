@@ -53,6 +53,7 @@ export async function compose(config: MigrationConfig, log: Logger): Promise<Com
     root: resolve(config.stagingDir ?? `${statePath}.staging`),
     host: config.stagingHost,
     port: config.stagingPort,
+    ...(config.stagingPublicUrl ? { publicBaseUrl: config.stagingPublicUrl } : {}),
   });
   const clientLog = log.child({ component: 'fhir-client' });
   const source = createFhirClient({

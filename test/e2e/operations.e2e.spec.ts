@@ -79,11 +79,14 @@ describe('operating the pipeline', () => {
       '--poll-interval',
       '2s',
     ]);
-    const services = ['planner', 'exporter', 'importer', 'verifier'].map((name) =>
-      startCli(['service', name, ...args]),
-    );
+    // The planner starts alone and plans before any consumer process exists: its messages must wait for them.
+    const services = [startCli(['service', 'planner', ...args])];
     const api = startCli(['service', 'api', '--state', s.state, '--port', '0']);
     try {
+      for (let i = 0; i < 120 && !((await statusOf(s.state))?.list.length ?? 0); i++) await sleep(500);
+      services.push(
+        ...['exporter', 'importer', 'verifier'].map((name) => startCli(['service', name, ...args])),
+      );
       const started = Date.now();
       let status: StatusJson | undefined;
       for (;;) {

@@ -63,6 +63,7 @@ export const envVariables: Record<string, { path: Path; parse?: (v: string) => u
   FHIR_MIGRATE_STAGING_DIR: { path: ['stagingDir'] },
   FHIR_MIGRATE_STAGING_HOST: { path: ['stagingHost'] },
   FHIR_MIGRATE_STAGING_PORT: { path: ['stagingPort'], parse: num },
+  FHIR_MIGRATE_STAGING_PUBLIC_URL: { path: ['stagingPublicUrl'] },
   // The seed tool's settings (Azure/apiforfhir-migration-tool), accepted under their own names.
   AZURE_SourceUri: { path: ['source', 'url'] },
   AZURE_DestinationUri: { path: ['destination', 'url'] },

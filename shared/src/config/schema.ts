@@ -80,6 +80,8 @@ export const configSchema = z
     /** Address the staging HTTP server listens on and advertises to the destination. */
     stagingHost: z.string().default('127.0.0.1'),
     stagingPort: z.number().int().min(0).max(65535).default(0),
+    /** The staging server's base URL as the destination reaches it (default: http://stagingHost:port). */
+    stagingPublicUrl: httpUrl.optional(),
     surfaceCheckResources: z.array(resourceType).default([]),
   })
   .strict();
