@@ -5,9 +5,9 @@
 import { exporterHandlers } from '@fhir-migrate/exporter/src/index.ts';
 import { importerHandlers } from '@fhir-migrate/importer/src/index.ts';
 import { type PlannerStatus, plannerHandlers } from '@fhir-migrate/planner/src/index.ts';
-import { loadChunks } from '@fhir-migrate/shared/application/chunk-store.ts';
 import type { PipelineContext } from '@fhir-migrate/shared/application/context.ts';
 import { reasonOf } from '@fhir-migrate/shared/application/errors.ts';
+import { reannounceOpenChunks } from '@fhir-migrate/shared/application/recovery.ts';
 import { type MigrationSummary, summarize } from '@fhir-migrate/shared/application/summary.ts';
 import type { MigrationConfig } from '@fhir-migrate/shared/config/schema.ts';
 import { topics, subscriptions as topology } from '@fhir-migrate/shared/contracts/messages.ts';
@@ -115,30 +115,12 @@ async function preflight(ctx: PipelineContext): Promise<void> {
   }
 }
 
-/** Start-up: announce every chunk's current step again (a crashed process may have lost a publish), then plan. */
+/** Start-up: announce every unfinished chunk's step again (a crashed process may have lost a publish), then plan. */
 async function kickOff(ctx: PipelineContext): Promise<void> {
-  const startedAt = ctx.now().toISOString();
-  for (const { chunkId, state } of await loadChunks(ctx.ledger, ctx.config.migrationId)) {
-    const body = { schemaVersion: 1 as const, migrationId: ctx.config.migrationId, chunkId };
-    const id = (topic: string) => `${topic}:recover:${chunkId}:${startedAt}`;
-    if (state.status === 'planned')
-      await ctx.bus.publish(topics.chunkPlanned, [{ id: id(topics.chunkPlanned), body }]);
-    else if (state.status === 'exporting' && state.statusUrl)
-      await ctx.bus.publish(topics.exportPoll, [
-        { id: id(topics.exportPoll), body: { ...body, statusUrl: state.statusUrl, poll: 0 } },
-      ]);
-    else if (state.status === 'exported')
-      await ctx.bus.publish(topics.exportCompleted, [{ id: id(topics.exportCompleted), body }]);
-    else if (state.status === 'importing' && state.jobUrl)
-      await ctx.bus.publish(topics.importPoll, [
-        { id: id(topics.importPoll), body: { ...body, jobUrl: state.jobUrl, poll: 0 } },
-      ]);
-    else if (state.status === 'imported')
-      await ctx.bus.publish(topics.importCompleted, [{ id: id(topics.importCompleted), body }]);
-  }
+  await reannounceOpenChunks(ctx);
   await ctx.bus.publish(topics.planTick, [
     {
-      id: `${topics.planTick}:start:${startedAt}`,
+      id: `${topics.planTick}:start:${ctx.now().toISOString()}`,
       body: { schemaVersion: 1, migrationId: ctx.config.migrationId, reason: 'start' },
     },
   ]);

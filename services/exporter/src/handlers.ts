@@ -4,9 +4,9 @@
  * message is harmless.
  */
 import { executeChunk, loadChunk } from '@fhir-migrate/shared/application/chunk-store.ts';
-import { type PipelineContext, pollDelayMs } from '@fhir-migrate/shared/application/context.ts';
+import type { PipelineContext } from '@fhir-migrate/shared/application/context.ts';
 import { isRetryable, reasonOf } from '@fhir-migrate/shared/application/errors.ts';
-import { announce } from '@fhir-migrate/shared/application/publish.ts';
+import { announce, scheduleExportPoll } from '@fhir-migrate/shared/application/publish.ts';
 import {
   type ChunkMessage,
   type ExportPollMessage,
@@ -46,7 +46,7 @@ export async function onChunkPlanned(ctx: PipelineContext, msg: ChunkMessage): P
     return;
   }
   ctx.log.info({ chunkId: msg.chunkId, since: state.plan.since, till: state.plan.till }, 'export started');
-  await publishPoll(ctx, msg.chunkId, statusUrl, 0, undefined);
+  await scheduleExportPoll(ctx, msg.chunkId, statusUrl, 0, undefined);
 }
 
 export async function onExportPoll(ctx: PipelineContext, msg: ExportPollMessage): Promise<void> {
@@ -61,7 +61,7 @@ export async function onExportPoll(ctx: PipelineContext, msg: ExportPollMessage)
     return;
   }
   if (poll.state === 'running') {
-    await publishPoll(ctx, msg.chunkId, msg.statusUrl, msg.poll + 1, poll.retryAfterMs);
+    await scheduleExportPoll(ctx, msg.chunkId, msg.statusUrl, msg.poll + 1, poll.retryAfterMs);
     return;
   }
   if (poll.state === 'failed') {
@@ -114,27 +114,4 @@ async function failExport(
   } else {
     await announce(ctx, topics.chunkVerified, chunkId, last.id);
   }
-}
-
-async function publishPoll(
-  ctx: PipelineContext,
-  chunkId: string,
-  statusUrl: string,
-  poll: number,
-  retryAfterMs: number | undefined,
-) {
-  const body: ExportPollMessage = {
-    schemaVersion: 1,
-    migrationId: ctx.config.migrationId,
-    chunkId,
-    statusUrl,
-    poll,
-  };
-  await ctx.bus.publish(topics.exportPoll, [
-    {
-      id: `${topics.exportPoll}:${chunkId}:${statusUrl}:${poll}`,
-      body,
-      deliverAt: new Date(ctx.now().getTime() + pollDelayMs(poll, retryAfterMs)),
-    },
-  ]);
 }

@@ -4,6 +4,7 @@
  */
 import { readNdjsonLines } from '@fhir-migrate/shared/adapters/fhir-http/ndjson.ts';
 import type { PipelineContext } from '@fhir-migrate/shared/application/context.ts';
+import { sanitizeReason } from '@fhir-migrate/shared/application/errors.ts';
 import type { ChunkEventData, ResourceIssue } from '@fhir-migrate/shared/contracts/events.ts';
 import type { ChunkState } from '@fhir-migrate/shared/domain/chunk.ts';
 
@@ -28,7 +29,7 @@ export async function applyChunkRest(ctx: PipelineContext, state: ChunkState): P
         ...(f.id ? { id: f.id } : {}),
         file: file.key,
         line: f.line,
-        reason: f.reason,
+        reason: sanitizeReason(f.reason),
       });
     }
   }

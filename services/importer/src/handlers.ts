@@ -9,9 +9,9 @@ import {
   loadChunk,
   loadChunks,
 } from '@fhir-migrate/shared/application/chunk-store.ts';
-import { type PipelineContext, pollDelayMs } from '@fhir-migrate/shared/application/context.ts';
-import { isRetryable, reasonOf } from '@fhir-migrate/shared/application/errors.ts';
-import { announce } from '@fhir-migrate/shared/application/publish.ts';
+import type { PipelineContext } from '@fhir-migrate/shared/application/context.ts';
+import { isRetryable, reasonOf, sanitizeReason } from '@fhir-migrate/shared/application/errors.ts';
+import { announce, scheduleImportPoll } from '@fhir-migrate/shared/application/publish.ts';
 import type { ChunkEventData } from '@fhir-migrate/shared/contracts/events.ts';
 import { type ImportPollMessage, topics } from '@fhir-migrate/shared/contracts/messages.ts';
 import { isApplied } from '@fhir-migrate/shared/domain/chunk.ts';
@@ -60,7 +60,7 @@ async function startImport(ctx: PipelineContext, chunk: LoadedChunk): Promise<vo
   );
   if (started.appended.length === 0) return; // another importer got there first; re-applying is harmless
   ctx.log.info({ chunkId: chunk.chunkId, files: files.length }, 'import job submitted');
-  await publishPoll(ctx, chunk.chunkId, jobUrl, 0, undefined);
+  await scheduleImportPoll(ctx, chunk.chunkId, jobUrl, 0, undefined);
 }
 
 export async function onImportPoll(ctx: PipelineContext, msg: ImportPollMessage): Promise<void> {
@@ -74,7 +74,7 @@ export async function onImportPoll(ctx: PipelineContext, msg: ImportPollMessage)
     poll = { state: 'failed', reason: reasonOf(err) };
   }
   if (poll.state === 'running') {
-    await publishPoll(ctx, msg.chunkId, msg.jobUrl, msg.poll + 1, poll.retryAfterMs);
+    await scheduleImportPoll(ctx, msg.chunkId, msg.jobUrl, msg.poll + 1, poll.retryAfterMs);
     return;
   }
   const totals = reportTotals(poll.report);
@@ -95,7 +95,7 @@ export async function onImportPoll(ctx: PipelineContext, msg: ImportPollMessage)
   // which one failed: REST re-applies every resource (idempotent PUTs) and names each one refused.
   const reason =
     poll.state === 'failed'
-      ? `$import job failed: ${poll.reason}`
+      ? sanitizeReason(`$import job failed: ${poll.reason}`)
       : `$import report accounts for ${totals.succeeded} stored + ${totals.failed} failed of ${staged} staged`;
   ctx.log.warn({ chunkId: msg.chunkId, reason }, 'applying the chunk through REST instead');
   const failed = await executeChunk(ctx.ledger, msg.migrationId, msg.chunkId, (s) =>
@@ -184,27 +184,4 @@ async function isOrphaned(ctx: PipelineContext, chunk: LoadedChunk): Promise<boo
   const events = await ctx.ledger.readStream(ctx.config.migrationId, chunk.chunkId);
   const last = events[events.length - 1];
   return !!last && ctx.now().getTime() - Date.parse(last.at) > 10 * 60_000;
-}
-
-async function publishPoll(
-  ctx: PipelineContext,
-  chunkId: string,
-  jobUrl: string,
-  poll: number,
-  retryAfterMs: number | undefined,
-) {
-  const body: ImportPollMessage = {
-    schemaVersion: 1,
-    migrationId: ctx.config.migrationId,
-    chunkId,
-    jobUrl,
-    poll,
-  };
-  await ctx.bus.publish(topics.importPoll, [
-    {
-      id: `${topics.importPoll}:${chunkId}:${jobUrl}:${poll}`,
-      body,
-      deliverAt: new Date(ctx.now().getTime() + pollDelayMs(poll, retryAfterMs)),
-    },
-  ]);
 }

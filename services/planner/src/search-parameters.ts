@@ -3,7 +3,7 @@
  * written to the destination with its id and its outcome checked, then `$reindex` where supported.
  */
 import type { PipelineContext } from '@fhir-migrate/shared/application/context.ts';
-import { reasonOf } from '@fhir-migrate/shared/application/errors.ts';
+import { reasonOf, sanitizeReason } from '@fhir-migrate/shared/application/errors.ts';
 import type { MigrationEventData } from '@fhir-migrate/shared/contracts/migration-events.ts';
 import { parseLossless } from '@fhir-migrate/shared/domain/canonical.ts';
 import { stringify } from 'lossless-json';
@@ -40,7 +40,7 @@ export async function copySearchParameters(
         failures.push({
           type: 'SearchParameter',
           id: resource.id,
-          reason: `HTTP ${res.status}: ${res.body.slice(0, 300)}`,
+          reason: sanitizeReason(`HTTP ${res.status}: ${res.body}`, 300),
         });
     }
     next = bundle.link?.find((l) => l.relation === 'next')?.url;
@@ -65,7 +65,7 @@ export async function copySearchParameters(
       copied,
       failures,
       reindex: 'failed',
-      reindexDetail: `HTTP ${res.status}: ${res.body.slice(0, 300)}`,
+      reindexDetail: sanitizeReason(`HTTP ${res.status}: ${res.body}`, 300),
     };
   } catch (err) {
     return { copied, failures, reindex: 'failed', reindexDetail: reasonOf(err) };

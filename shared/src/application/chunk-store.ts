@@ -23,11 +23,13 @@ export interface LoadedChunk {
   chunkId: string;
   state: ChunkState;
   version: number;
+  /** Id of the stream's last event: the fact the chunk's current step was announced under. */
+  lastEventId?: string;
 }
 
 export async function loadChunk(ledger: Ledger, migrationId: string, chunkId: string): Promise<LoadedChunk> {
   const events = await ledger.readStream(migrationId, chunkId);
-  return { chunkId, state: foldChunk(events.map(parseChunkEvent)), version: events.length };
+  return loaded(chunkId, events);
 }
 
 /** Every chunk of a migration in window order, folded from one read of the ledger. */
@@ -40,11 +42,23 @@ export async function loadChunks(ledger: Ledger, migrationId: string): Promise<L
     byStream.set(e.streamId, list);
   }
   return [...byStream.entries()]
-    .map(([chunkId, events]) => {
-      events.sort((a, b) => a.seq - b.seq);
-      return { chunkId, state: foldChunk(events.map(parseChunkEvent)), version: events.length };
-    })
+    .map(([chunkId, events]) =>
+      loaded(
+        chunkId,
+        events.sort((a, b) => a.seq - b.seq),
+      ),
+    )
     .sort((a, b) => (a.state.plan?.index ?? 0) - (b.state.plan?.index ?? 0));
+}
+
+function loaded(chunkId: string, events: StoredEvent[]): LoadedChunk {
+  const last = events[events.length - 1];
+  return {
+    chunkId,
+    state: foldChunk(events.map(parseChunkEvent)),
+    version: events.length,
+    ...(last ? { lastEventId: last.id } : {}),
+  };
 }
 
 export async function loadMigrationEvents(ledger: Ledger, migrationId: string): Promise<MigrationEvent[]> {

@@ -1,15 +1,30 @@
-/** Publishing the bus messages that announce ledger facts, with deterministic ids. */
-import type { ChunkMessage, topics } from '../contracts/messages.ts';
-import type { PipelineContext } from './context.ts';
+/**
+ * Publishing the bus messages that announce ledger facts. Ids are deterministic — derived from the ledger
+ * event or the poll they stand for — so announcing the same fact again (a redelivered handler, a recovery
+ * sweep) is dropped by the bus's duplicate detection, while a publish that was lost goes out.
+ */
+import {
+  type ChunkMessage,
+  type ExportPollMessage,
+  type ImportPollMessage,
+  topics,
+} from '../contracts/messages.ts';
+import { type PipelineContext, pollDelayMs } from './context.ts';
+
+type ChunkTopic =
+  | typeof topics.chunkPlanned
+  | typeof topics.exportCompleted
+  | typeof topics.importCompleted
+  | typeof topics.chunkVerified;
 
 export function chunkMessage(ctx: PipelineContext, chunkId: string): ChunkMessage {
   return { schemaVersion: 1, migrationId: ctx.config.migrationId, chunkId };
 }
 
-/** Announces a chunk fact on `topic`; `eventId` (the ledger event's id) makes redelivery dedupe-able. */
+/** Announces a chunk fact on `topic`; `eventId` is the ledger event's id. */
 export async function announce(
   ctx: PipelineContext,
-  topic: (typeof topics)[keyof typeof topics],
+  topic: ChunkTopic,
   chunkId: string,
   eventId: string,
   delayMs = 0,
@@ -19,6 +34,42 @@ export async function announce(
       id: `${topic}:${eventId}`,
       body: chunkMessage(ctx, chunkId),
       ...(delayMs > 0 ? { deliverAt: new Date(ctx.now().getTime() + delayMs) } : {}),
+    },
+  ]);
+}
+
+/** Schedules poll number `poll` of an export job. */
+export async function scheduleExportPoll(
+  ctx: PipelineContext,
+  chunkId: string,
+  statusUrl: string,
+  poll: number,
+  retryAfterMs?: number,
+): Promise<void> {
+  const body: ExportPollMessage = { ...chunkMessage(ctx, chunkId), statusUrl, poll };
+  await ctx.bus.publish(topics.exportPoll, [
+    {
+      id: `${topics.exportPoll}:${chunkId}:${statusUrl}:${poll}`,
+      body,
+      deliverAt: new Date(ctx.now().getTime() + pollDelayMs(poll, retryAfterMs)),
+    },
+  ]);
+}
+
+/** Schedules poll number `poll` of an import job. */
+export async function scheduleImportPoll(
+  ctx: PipelineContext,
+  chunkId: string,
+  jobUrl: string,
+  poll: number,
+  retryAfterMs?: number,
+): Promise<void> {
+  const body: ImportPollMessage = { ...chunkMessage(ctx, chunkId), jobUrl, poll };
+  await ctx.bus.publish(topics.importPoll, [
+    {
+      id: `${topics.importPoll}:${chunkId}:${jobUrl}:${poll}`,
+      body,
+      deliverAt: new Date(ctx.now().getTime() + pollDelayMs(poll, retryAfterMs)),
     },
   ]);
 }
