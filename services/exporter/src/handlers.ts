@@ -56,7 +56,8 @@ export async function onExportPoll(ctx: PipelineContext, msg: ExportPollMessage)
   try {
     poll = await ctx.exportDialect.poll(msg.statusUrl);
   } catch (err) {
-    if (isRetryable(err)) throw err; // the bus redelivers with back-off
+    // The client has already retried; count an attempt, so a source that stays down fails the chunk with
+    // a reason instead of dead-lettering its poll and leaving the chunk stuck.
     await failExport(ctx, msg.chunkId, err);
     return;
   }
@@ -68,7 +69,14 @@ export async function onExportPoll(ctx: PipelineContext, msg: ExportPollMessage)
     await failExport(ctx, msg.chunkId, new Error(`export job failed: ${poll.reason}`), true);
     return;
   }
-  const result = await stageExport(ctx, msg.chunkId, state.plan, poll.manifest);
+  let result: Awaited<ReturnType<typeof stageExport>>;
+  try {
+    result = await stageExport(ctx, msg.chunkId, state.plan, poll.manifest);
+  } catch (err) {
+    // A download cut short, or staging that failed: the next attempt exports and stages afresh.
+    await failExport(ctx, msg.chunkId, err);
+    return;
+  }
   const done = await executeChunk(ctx.ledger, msg.migrationId, msg.chunkId, (s) =>
     s.status === 'exporting' && s.statusUrl === msg.statusUrl
       ? { type: 'CompleteExport', at: at(ctx), result }

@@ -70,7 +70,7 @@ export async function onImportPoll(ctx: PipelineContext, msg: ImportPollMessage)
   try {
     poll = await ctx.bulkImport.poll(msg.jobUrl);
   } catch (err) {
-    if (isRetryable(err)) throw err;
+    // The client has already retried: handle it as a failed job (REST fallback, attempts counted).
     poll = { state: 'failed', reason: reasonOf(err) };
   }
   if (poll.state === 'running') {
