@@ -9,15 +9,7 @@
  */
 import type { FhirClient } from '../client.ts';
 import { requireInstant } from '../instant.ts';
-import {
-  assertResourceTypes,
-  cancelExport,
-  type ExportDialectOptions,
-  exportOrigins,
-  kickOffExport,
-  openExportFile,
-  pollExport,
-} from './export-common.ts';
+import { assertResourceTypes, bulkExportDialect, type ExportDialectOptions } from './export-common.ts';
 import type { ExportDialect, ExportWindow } from './types.ts';
 
 export function bulkDataExportUrl(
@@ -43,12 +35,10 @@ export function createBulkDataExportDialect(
   client: FhirClient,
   options: ExportDialectOptions = {},
 ): ExportDialect {
-  const origins = exportOrigins(client, options);
-  return {
-    name: 'bulkdata',
-    kickOff: (window) => kickOffExport(client, bulkDataExportUrl(client, window, options)),
-    poll: (statusUrl) => pollExport(client, statusUrl, origins, options.now),
-    openFile: (url, fileOptions) => openExportFile(client, url, origins, fileOptions),
-    cancel: (statusUrl) => cancelExport(client, statusUrl, origins),
-  };
+  return bulkExportDialect(
+    'bulkdata',
+    client,
+    (window) => bulkDataExportUrl(client, window, options),
+    options,
+  );
 }

@@ -11,7 +11,7 @@ import { parseOperationOutcome, summarizeOutcome, truncate } from '../operation-
 import { assertAllowedOrigin } from '../origin.ts';
 import { redactText } from '../redact.ts';
 import { parseRetryAfterMs } from '../retry.ts';
-import type { ExportManifest, ExportPoll, OpenFileOptions } from './types.ts';
+import type { ExportDialect, ExportManifest, ExportPoll, ExportWindow, OpenFileOptions } from './types.ts';
 
 export interface ExportDialectOptions {
   /** Origins besides the source's own that manifest file URLs may point to (e.g. a storage account). */
@@ -223,4 +223,21 @@ export function assertResourceTypes(types: readonly string[]): void {
 /** The origins manifest and status URLs may point to: the source's plus configured extras. */
 export function exportOrigins(client: FhirClient, options: ExportDialectOptions): string[] {
   return [client.origin, ...(options.allowedFileOrigins ?? [])];
+}
+
+/** An export dialect from the URL it builds for a window; kick-off, polling, files and cancel are shared. */
+export function bulkExportDialect(
+  name: ExportDialect['name'],
+  client: FhirClient,
+  exportUrl: (window: ExportWindow) => string,
+  options: ExportDialectOptions,
+): ExportDialect {
+  const origins = exportOrigins(client, options);
+  return {
+    name,
+    kickOff: (window) => kickOffExport(client, exportUrl(window)),
+    poll: (statusUrl) => pollExport(client, statusUrl, origins, options.now),
+    openFile: (url, fileOptions) => openExportFile(client, url, origins, fileOptions),
+    cancel: (statusUrl) => cancelExport(client, statusUrl, origins),
+  };
 }

@@ -8,15 +8,7 @@
  */
 import type { FhirClient } from '../client.ts';
 import { requireInstant } from '../instant.ts';
-import {
-  assertResourceTypes,
-  cancelExport,
-  type ExportDialectOptions,
-  exportOrigins,
-  kickOffExport,
-  openExportFile,
-  pollExport,
-} from './export-common.ts';
+import { assertResourceTypes, bulkExportDialect, type ExportDialectOptions } from './export-common.ts';
 import type { ExportDialect, ExportWindow } from './types.ts';
 
 /** Inclusive millisecond bounds for HAPI equal to the half-open window [since, till). */
@@ -45,14 +37,7 @@ export function createHapiExportDialect(
   client: FhirClient,
   options: ExportDialectOptions = {},
 ): ExportDialect {
-  const origins = exportOrigins(client, options);
-  return {
-    name: 'hapi',
-    kickOff: (window) => kickOffExport(client, hapiExportUrl(client, window)),
-    poll: (statusUrl) => pollExport(client, statusUrl, origins, options.now),
-    openFile: (url, fileOptions) => openExportFile(client, url, origins, fileOptions),
-    cancel: (statusUrl) => cancelExport(client, statusUrl, origins),
-  };
+  return bulkExportDialect('hapi', client, (window) => hapiExportUrl(client, window), options);
 }
 
 /** Whole milliseconds since the epoch, and whether digits beyond the millisecond are non-zero. */
