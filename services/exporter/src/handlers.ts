@@ -4,9 +4,9 @@
  * message is harmless.
  */
 import { executeChunk, loadChunk } from '@fhir-migrate/shared/application/chunk-store.ts';
-import type { PipelineContext } from '@fhir-migrate/shared/application/context.ts';
+import { nowIso, type PipelineContext } from '@fhir-migrate/shared/application/context.ts';
 import { isRetryable, reasonOf } from '@fhir-migrate/shared/application/errors.ts';
-import { announce, scheduleExportPoll } from '@fhir-migrate/shared/application/publish.ts';
+import { announce, announceFailure, scheduleExportPoll } from '@fhir-migrate/shared/application/publish.ts';
 import {
   type ChunkMessage,
   type ExportPollMessage,
@@ -14,8 +14,6 @@ import {
 } from '@fhir-migrate/shared/contracts/messages.ts';
 import type { ChunkState } from '@fhir-migrate/shared/domain/chunk.ts';
 import { stageExport } from './stage-files.ts';
-
-const at = (ctx: PipelineContext) => ctx.now().toISOString();
 
 export async function onChunkPlanned(ctx: PipelineContext, msg: ChunkMessage): Promise<void> {
   const { state } = await loadChunk(ctx.ledger, msg.migrationId, msg.chunkId);
@@ -33,7 +31,7 @@ export async function onChunkPlanned(ctx: PipelineContext, msg: ChunkMessage): P
   }
   // The job URL is recorded before anything can retry the kick-off.
   const started = await executeChunk(ctx.ledger, msg.migrationId, msg.chunkId, (s) =>
-    s.status === 'planned' ? { type: 'StartExport', at: at(ctx), statusUrl } : undefined,
+    s.status === 'planned' ? { type: 'StartExport', at: nowIso(ctx), statusUrl } : undefined,
   );
   const event = started.appended[0];
   if (!event) {
@@ -79,7 +77,7 @@ export async function onExportPoll(ctx: PipelineContext, msg: ExportPollMessage)
   }
   const done = await executeChunk(ctx.ledger, msg.migrationId, msg.chunkId, (s) =>
     s.status === 'exporting' && s.statusUrl === msg.statusUrl
-      ? { type: 'CompleteExport', at: at(ctx), result }
+      ? { type: 'CompleteExport', at: nowIso(ctx), result }
       : undefined,
   );
   const event = done.appended[0];
@@ -101,7 +99,7 @@ async function failExport(
   const reason = reasonOf(err);
   const result = await executeChunk(ctx.ledger, ctx.config.migrationId, chunkId, (s: ChunkState) =>
     s.status === 'planned' || s.status === 'exporting'
-      ? { type: 'FailExport', at: at(ctx), reason, retryable, maxAttempts: ctx.config.maxAttempts }
+      ? { type: 'FailExport', at: nowIso(ctx), reason, retryable, maxAttempts: ctx.config.maxAttempts }
       : undefined,
   );
   const last = result.appended[result.appended.length - 1];
@@ -110,16 +108,12 @@ async function failExport(
     { chunkId, reason, attempt: result.after.exportAttempts, status: result.after.status },
     'export failed',
   );
-  if (result.after.status === 'planned') {
-    // Try again after a back-off that grows with the attempts.
-    await announce(
-      ctx,
-      topics.chunkPlanned,
-      chunkId,
-      last.id,
-      Math.min(60_000, 1000 * 2 ** result.after.exportAttempts),
-    );
-  } else {
-    await announce(ctx, topics.chunkVerified, chunkId, last.id);
-  }
+  await announceFailure(
+    ctx,
+    chunkId,
+    last.id,
+    result.after.status === 'planned'
+      ? { topic: topics.chunkPlanned, attempts: result.after.exportAttempts }
+      : undefined,
+  );
 }

@@ -44,7 +44,7 @@ export async function stageExport(
             file: key,
             line,
             reason: check.reason,
-            ...(idOf(text) ? { id: idOf(text) } : {}),
+            ...(check.id ? { id: check.id } : {}),
           });
           continue;
         }
@@ -76,12 +76,6 @@ export async function stageExport(
     outOfWindow,
     deletions,
   };
-}
-
-/** Only the id of a refused line is kept (never its content); undefined when it cannot be read. */
-function idOf(text: string): string | undefined {
-  const match = /"id"\s*:\s*"([A-Za-z0-9\-.]{1,64})"/.exec(text);
-  return match?.[1];
 }
 
 /** Bulk Data `deleted` files: NDJSON Bundles whose entries are `DELETE Type/id` requests. */

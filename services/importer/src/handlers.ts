@@ -9,15 +9,14 @@ import {
   loadChunk,
   loadChunks,
 } from '@fhir-migrate/shared/application/chunk-store.ts';
-import type { PipelineContext } from '@fhir-migrate/shared/application/context.ts';
+import { nowIso, type PipelineContext } from '@fhir-migrate/shared/application/context.ts';
 import { isRetryable, reasonOf, sanitizeReason } from '@fhir-migrate/shared/application/errors.ts';
-import { announce, scheduleImportPoll } from '@fhir-migrate/shared/application/publish.ts';
+import { announce, announceFailure, scheduleImportPoll } from '@fhir-migrate/shared/application/publish.ts';
 import type { ChunkEventData } from '@fhir-migrate/shared/contracts/events.ts';
 import { type ImportPollMessage, topics } from '@fhir-migrate/shared/contracts/messages.ts';
 import { isApplied } from '@fhir-migrate/shared/domain/chunk.ts';
 import { applyChunkRest, applyDeletions } from './apply-rest.ts';
 
-const at = (ctx: PipelineContext) => ctx.now().toISOString();
 /** Staging URLs handed to the destination stay valid this long (a slow import may fetch late). */
 const stagingUrlLifetimeMs = 24 * 3_600_000;
 
@@ -29,7 +28,7 @@ export async function startNextImport(ctx: PipelineContext): Promise<void> {
   if (next.state.status === 'exported') await startImport(ctx, next);
   else if (next.state.status === 'importing' && next.state.importMode === 'rest') {
     // A REST import that a crashed process left behind: PUTs are idempotent, so run it again.
-    if (await isOrphaned(ctx, next)) await runRest(ctx, next.chunkId);
+    if (isOrphaned(ctx, next)) await runRest(ctx, next.chunkId);
   }
 }
 
@@ -37,7 +36,7 @@ async function startImport(ctx: PipelineContext, chunk: LoadedChunk): Promise<vo
   const files = chunk.state.exportResult?.files.filter((f) => f.lines > 0) ?? [];
   if (!ctx.bulkImport || files.length === 0) {
     const started = await executeChunk(ctx.ledger, ctx.config.migrationId, chunk.chunkId, (s) =>
-      s.status === 'exported' ? { type: 'StartImport', at: at(ctx), mode: 'rest' } : undefined,
+      s.status === 'exported' ? { type: 'StartImport', at: nowIso(ctx), mode: 'rest' } : undefined,
     );
     if (started.appended.length > 0) await runRest(ctx, chunk.chunkId);
     return;
@@ -56,7 +55,7 @@ async function startImport(ctx: PipelineContext, chunk: LoadedChunk): Promise<vo
     return;
   }
   const started = await executeChunk(ctx.ledger, ctx.config.migrationId, chunk.chunkId, (s) =>
-    s.status === 'exported' ? { type: 'StartImport', at: at(ctx), mode: 'bulk', jobUrl } : undefined,
+    s.status === 'exported' ? { type: 'StartImport', at: nowIso(ctx), mode: 'bulk', jobUrl } : undefined,
   );
   if (started.appended.length === 0) return; // another importer got there first; re-applying is harmless
   ctx.log.info({ chunkId: chunk.chunkId, files: files.length }, 'import job submitted');
@@ -100,12 +99,12 @@ export async function onImportPoll(ctx: PipelineContext, msg: ImportPollMessage)
   ctx.log.warn({ chunkId: msg.chunkId, reason }, 'applying the chunk through REST instead');
   const failed = await executeChunk(ctx.ledger, msg.migrationId, msg.chunkId, (s) =>
     s.status === 'importing' && s.jobUrl === msg.jobUrl
-      ? { type: 'FailImport', at: at(ctx), reason, retryable: true, maxAttempts: ctx.config.maxAttempts }
+      ? { type: 'FailImport', at: nowIso(ctx), reason, retryable: true, maxAttempts: ctx.config.maxAttempts }
       : undefined,
   );
   if (failed.after.status !== 'exported') return;
   const started = await executeChunk(ctx.ledger, msg.migrationId, msg.chunkId, (s) =>
-    s.status === 'exported' ? { type: 'StartImport', at: at(ctx), mode: 'rest' } : undefined,
+    s.status === 'exported' ? { type: 'StartImport', at: nowIso(ctx), mode: 'rest' } : undefined,
   );
   if (started.appended.length > 0) await runRest(ctx, msg.chunkId);
 }
@@ -138,7 +137,7 @@ async function complete(
   stillOurs: (s: LoadedChunk['state']) => boolean,
 ): Promise<void> {
   const done = await executeChunk(ctx.ledger, ctx.config.migrationId, chunkId, (s) =>
-    stillOurs(s) ? { type: 'CompleteImport', at: at(ctx), result } : undefined,
+    stillOurs(s) ? { type: 'CompleteImport', at: nowIso(ctx), result } : undefined,
   );
   const event = done.appended[0];
   if (!event) return;
@@ -156,7 +155,7 @@ async function failImport(ctx: PipelineContext, chunkId: string, err: unknown): 
     s.status === 'importing' || s.status === 'exported'
       ? {
           type: 'FailImport',
-          at: at(ctx),
+          at: nowIso(ctx),
           reason,
           retryable: isRetryable(err),
           maxAttempts: ctx.config.maxAttempts,
@@ -166,22 +165,17 @@ async function failImport(ctx: PipelineContext, chunkId: string, err: unknown): 
   const last = result.appended[result.appended.length - 1];
   if (!last) return;
   ctx.log.warn({ chunkId, reason, status: result.after.status }, 'import failed');
-  if (result.after.status === 'exported') {
-    await announce(
-      ctx,
-      topics.exportCompleted,
-      chunkId,
-      last.id,
-      Math.min(60_000, 1000 * 2 ** result.after.importAttempts),
-    );
-  } else {
-    await announce(ctx, topics.chunkVerified, chunkId, last.id);
-  }
+  await announceFailure(
+    ctx,
+    chunkId,
+    last.id,
+    result.after.status === 'exported'
+      ? { topic: topics.exportCompleted, attempts: result.after.importAttempts }
+      : undefined,
+  );
 }
 
 /** A REST import is orphaned when its last event is older than the bus lock: no live handler is on it. */
-async function isOrphaned(ctx: PipelineContext, chunk: LoadedChunk): Promise<boolean> {
-  const events = await ctx.ledger.readStream(ctx.config.migrationId, chunk.chunkId);
-  const last = events[events.length - 1];
-  return !!last && ctx.now().getTime() - Date.parse(last.at) > 10 * 60_000;
+function isOrphaned(ctx: PipelineContext, chunk: LoadedChunk): boolean {
+  return !!chunk.lastEventAt && ctx.now().getTime() - Date.parse(chunk.lastEventAt) > 10 * 60_000;
 }

@@ -10,7 +10,7 @@ import {
   loadMigrationEvents,
   migrationStreamId,
 } from '@fhir-migrate/shared/application/chunk-store.ts';
-import type { PipelineContext } from '@fhir-migrate/shared/application/context.ts';
+import { nowIso, type PipelineContext } from '@fhir-migrate/shared/application/context.ts';
 import { announce } from '@fhir-migrate/shared/application/publish.ts';
 import { topics } from '@fhir-migrate/shared/contracts/messages.ts';
 import type { MigrationEvent } from '@fhir-migrate/shared/contracts/migration-events.ts';
@@ -27,8 +27,6 @@ export type PlannerStatus =
   | { kind: 'halted'; reason: string }
   | { kind: 'paused' | 'stopped' };
 
-const at = (ctx: PipelineContext) => ctx.now().toISOString();
-
 /** Records MigrationStarted and copies SearchParameters once per migration (idempotent). */
 export async function ensureStarted(ctx: PipelineContext): Promise<MigrationEvent[]> {
   let events = await loadMigrationEvents(ctx.ledger, ctx.config.migrationId);
@@ -39,7 +37,7 @@ export async function ensureStarted(ctx: PipelineContext): Promise<MigrationEven
     const startAt = earliest ?? ctx.now().getTime() - ctx.config.safetyLag;
     const started: MigrationEvent = {
       type: 'MigrationStarted',
-      at: at(ctx),
+      at: nowIso(ctx),
       data: {
         sourceUrl: ctx.source.baseUrl,
         destinationUrl: ctx.destination.baseUrl,
@@ -59,7 +57,7 @@ export async function ensureStarted(ctx: PipelineContext): Promise<MigrationEven
       'search parameters copied',
     );
     await appendMigration(ctx, events.length, [
-      { type: 'SearchParametersCopied', at: at(ctx), data: copied },
+      { type: 'SearchParametersCopied', at: nowIso(ctx), data: copied },
     ]);
     events = await loadMigrationEvents(ctx.ledger, ctx.config.migrationId);
   }
@@ -133,7 +131,7 @@ async function planOne(ctx: PipelineContext, watermark: number, index: number) {
       s.status === 'initial'
         ? {
             type: 'Plan',
-            at: at(ctx),
+            at: nowIso(ctx),
             chunkId,
             index,
             since: iso(window.since),

@@ -4,7 +4,7 @@
  * the source after the chunk's window is not a mismatch: a later chunk carries its newer version.
  */
 import { createHash } from 'node:crypto';
-import { readNdjsonLines } from '@fhir-migrate/shared/adapters/fhir-http/ndjson.ts';
+import { checkResourceLine, readNdjsonLines } from '@fhir-migrate/shared/adapters/fhir-http/ndjson.ts';
 import type { PipelineContext } from '@fhir-migrate/shared/application/context.ts';
 import type { ResourceIssue } from '@fhir-migrate/shared/contracts/events.ts';
 import { differingPaths, parseLossless } from '@fhir-migrate/shared/domain/canonical.ts';
@@ -30,7 +30,9 @@ export async function deepCheck(
   for (const file of state.exportResult.files) {
     if (file.lines === 0) continue;
     for await (const { text } of readNdjsonLines(await ctx.staging.get(file.key))) {
-      const id = /"id"\s*:\s*"([^"]+)"/.exec(text)?.[1];
+      // Staged lines passed the line check on the way in; it reads their id without regexes.
+      const check = checkResourceLine(text);
+      const id = check.ok ? check.id : undefined;
       if (!id || failedIds.has(`${file.type}/${id}`) || deleted.has(`${file.type}/${id}`)) continue;
       const score = createHash('sha256').update(`${plan.chunkId}:${file.type}/${id}`).digest('hex');
       if (sample.length < count || score < (sample[sample.length - 1]?.score ?? '')) {

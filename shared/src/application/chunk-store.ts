@@ -25,6 +25,8 @@ export interface LoadedChunk {
   version: number;
   /** Id of the stream's last event: the fact the chunk's current step was announced under. */
   lastEventId?: string;
+  /** When the stream's last event happened. */
+  lastEventAt?: string;
 }
 
 export async function loadChunk(ledger: Ledger, migrationId: string, chunkId: string): Promise<LoadedChunk> {
@@ -57,7 +59,7 @@ function loaded(chunkId: string, events: StoredEvent[]): LoadedChunk {
     chunkId,
     state: foldChunk(events.map(parseChunkEvent)),
     version: events.length,
-    ...(last ? { lastEventId: last.id } : {}),
+    ...(last ? { lastEventId: last.id, lastEventAt: last.at } : {}),
   };
 }
 

@@ -23,6 +23,9 @@ export interface PipelineContext {
   log: Logger;
 }
 
+/** The context's clock as an ISO instant: the `at` of every command a handler decides. */
+export const nowIso = (ctx: Pick<PipelineContext, 'now'>): string => ctx.now().toISOString();
+
 /**
  * Delay before the n-th poll of a remote job: 250 ms, 500 ms, then every second for ten polls (small jobs
  * end within seconds, and a poll is cheap), then doubling up to 10 s. A server's Retry-After shortens it

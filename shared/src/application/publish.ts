@@ -73,3 +73,17 @@ export async function scheduleImportPoll(
     },
   ]);
 }
+
+/**
+ * After a failed attempt: announce the retry on `retry.topic` after a back-off that grows with the
+ * attempts, or — when attempts ran out and the chunk failed — announce that, so the planner halts.
+ */
+export async function announceFailure(
+  ctx: PipelineContext,
+  chunkId: string,
+  eventId: string,
+  retry: { topic: ChunkTopic; attempts: number } | undefined,
+): Promise<void> {
+  if (retry) await announce(ctx, retry.topic, chunkId, eventId, Math.min(60_000, 1000 * 2 ** retry.attempts));
+  else await announce(ctx, topics.chunkVerified, chunkId, eventId);
+}
