@@ -38,6 +38,7 @@ export default defineConfig({
             'test/smoke/**/*.e2e.spec.ts',
             'test/e2e/**/*.e2e.spec.ts',
             'shared/src/**/*.e2e.spec.ts',
+            'services/*/src/**/*.e2e.spec.ts',
           ],
           // Starts the HAPI source and destination servers once for all end-to-end files (or reuses running ones).
           globalSetup: ['test/harness/global-setup.ts'],

@@ -119,7 +119,30 @@ export function planWave(options: GeneratorOptions, wave: number): WavePlan {
   }
   for (const n of patientsOfWave(options, wave)) writes.push(...patientRecord(seed, n).map((r) => put(r)));
   if (wave > 0) writes.push(...changesToEarlierWaves(options, wave));
-  return { wave, writes };
+  return {
+    wave,
+    writes: writes.map((w) => (w.kind === 'put' ? { ...w, resource: withSeedTag(seed, w.resource) } : w)),
+  };
+}
+
+/** The tag every generated resource carries, so a test can scope searches to its own seed (`_tag=…`). */
+export const seedTagSystem = 'urn:fhir-migrate:test';
+
+export function seedTag(seed: number): { system: string; code: string } {
+  return { system: seedTagSystem, code: `seed-${seed}` };
+}
+
+/** The resource with the seed's tag added to meta.tag (unchanged when it is there already). */
+function withSeedTag(seed: number, resource: FhirResource): FhirResource {
+  const tag = seedTag(seed);
+  const meta = isRecord(resource.meta) ? resource.meta : {};
+  const tags = Array.isArray(meta.tag) ? meta.tag : [];
+  if (tags.some((t) => isRecord(t) && t.system === tag.system && t.code === tag.code)) return resource;
+  return { ...resource, meta: { ...meta, tag: [...tags, tag] } };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 const put = (resource: FhirResource, isUpdate = false): Write => ({ kind: 'put', resource, isUpdate });
@@ -189,7 +212,7 @@ function patient(seed: number, n: number): FhirResource {
     id: patientId(seed, n),
     meta: {
       source: 'urn:fhir-migrate:seed-data',
-      tag: [{ system: 'urn:fhir-migrate:test', code: `seed-${seed}` }],
+      tag: [seedTag(seed)],
     },
     extension: [
       {

@@ -106,3 +106,17 @@ function references(resource: FhirResource): string[] {
   walk(resource);
   return out;
 }
+
+describe('seed tag', () => {
+  it('every generated resource carries its seed tag exactly once, so tests can scope searches to it', () => {
+    for (const { write } of allWrites()) {
+      if (write.kind !== 'put') continue;
+      const meta = write.resource.meta as { tag?: { system: string; code: string }[] } | undefined;
+      const tags = (meta?.tag ?? []).filter((t) => t.system === 'urn:fhir-migrate:test');
+      expect({ ref: `${write.resource.resourceType}/${write.resource.id}`, tags }).toEqual({
+        ref: `${write.resource.resourceType}/${write.resource.id}`,
+        tags: [{ system: 'urn:fhir-migrate:test', code: 'seed-42' }],
+      });
+    }
+  });
+});
