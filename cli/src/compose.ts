@@ -36,6 +36,21 @@ export function createLogger(): Logger {
   );
 }
 
+/** The FHIR client for one of the migration's servers, with its configured auth. */
+export function fhirClientFor(
+  config: Pick<MigrationConfig, 'source' | 'destination'>,
+  role: 'source' | 'destination',
+  logger: Logger,
+  userAgent = 'fhir-migrate',
+) {
+  return createFhirClient({
+    baseUrl: config[role].url,
+    auth: createAuthProvider(config[role].auth, { logger }),
+    userAgent,
+    logger,
+  });
+}
+
 export interface Composed {
   ctx: PipelineContext;
   close(): Promise<void>;
@@ -56,18 +71,8 @@ export async function compose(config: MigrationConfig, log: Logger): Promise<Com
     ...(config.stagingPublicUrl ? { publicBaseUrl: config.stagingPublicUrl } : {}),
   });
   const clientLog = log.child({ component: 'fhir-client' });
-  const source = createFhirClient({
-    baseUrl: config.source.url,
-    auth: createAuthProvider(config.source.auth, { logger: clientLog }),
-    userAgent: 'fhir-migrate',
-    logger: clientLog,
-  });
-  const destination = createFhirClient({
-    baseUrl: config.destination.url,
-    auth: createAuthProvider(config.destination.auth, { logger: clientLog }),
-    userAgent: 'fhir-migrate',
-    logger: clientLog,
-  });
+  const source = fhirClientFor(config, 'source', clientLog);
+  const destination = fhirClientFor(config, 'destination', clientLog);
   const exportDialect = createExportDialect(config.source.exportDialect, source);
   const ctx: PipelineContext = {
     config,

@@ -108,11 +108,31 @@ const flagPaths: {
     parse: Number,
     help: 'chunks exported ahead of the one importing (default 1)',
   },
+  {
+    flag: '--api-port <n>',
+    option: 'apiPort',
+    path: ['apiPort'],
+    parse: Number,
+    help: 'port of the status API and dashboard (default 8080; 0 = any free port)',
+  },
+  {
+    flag: '--api-host <address>',
+    option: 'apiHost',
+    path: ['apiHost'],
+    help: 'address the API listens on (default 127.0.0.1)',
+  },
+  {
+    flag: '--api-key <key>',
+    option: 'apiKey',
+    path: ['apiKey'],
+    help: "bearer token for the API's mutating routes (prefer env FHIR_MIGRATE_API_KEY: flags show in ps)",
+  },
 ];
 
 export function addConfigFlags(command: Command): Command {
   command.option('--config <file>', 'YAML configuration file');
   for (const f of flagPaths) command.option(f.flag, f.help);
+  command.option('--no-api', 'run: do not serve the status API and dashboard');
   return command;
 }
 
@@ -120,6 +140,7 @@ export function flagSettings(
   options: Record<string, unknown>,
 ): { path: string[]; value: unknown; flag: string }[] {
   const out: { path: string[]; value: unknown; flag: string }[] = [];
+  if (options.api === false) out.push({ path: ['serveApi'], value: false, flag: '--no-api' });
   for (const f of flagPaths) {
     const raw = options[f.option];
     if (typeof raw !== 'string') continue;

@@ -1,22 +1,25 @@
 /**
  * fhir-migrate — continuously migrate FHIR R4 data between FHIR servers.
- *   run | service <name> | status | plan
+ *   run | service <name> | status [--watch] | plan | verify | cutover | dlq list|replay
  */
 
-import { existsSync } from 'node:fs';
-import { buildApp } from '@fhir-migrate/api/src/app.ts';
-import { createAuthProvider } from '@fhir-migrate/shared/adapters/fhir-http/auth-factory.ts';
-import { createFhirClient } from '@fhir-migrate/shared/adapters/fhir-http/client.ts';
+import { existsSync, writeFileSync } from 'node:fs';
 import { openSqliteDatabase } from '@fhir-migrate/shared/adapters/sqlite/database.ts';
 import { createSqliteLedger } from '@fhir-migrate/shared/adapters/sqlite/ledger-sqlite.ts';
+import { listAllDeadLetters, replayDeadLetters } from '@fhir-migrate/shared/application/dead-letters.ts';
 import { summarize } from '@fhir-migrate/shared/application/summary.ts';
 import { ConfigError, loadConfig } from '@fhir-migrate/shared/config/load.ts';
+import { DeadLetterError } from '@fhir-migrate/shared/ports/bus.ts';
 import { Command, InvalidArgumentError } from 'commander';
-import { createLogger } from './compose.ts';
+import { renderDeadLetters, serveApiOnly, verifyFlags, watchStatus, withBus } from './commands.ts';
+import { createLogger, fhirClientFor } from './compose.ts';
+import { cutoverCommand } from './cutover.ts';
 import { addConfigFlags, flagSettings } from './flags.ts';
 import { dryRunPlan } from './plan.ts';
 import { type PipelineService, runPipeline } from './run.ts';
 import { renderSummary } from './status.ts';
+import { openTarget } from './target.ts';
+import { verifyCommand } from './verify.ts';
 
 const log = createLogger();
 const program = new Command('fhir-migrate').description(
@@ -43,6 +46,7 @@ addConfigFlags(
     services: ['planner', 'exporter', 'importer', 'verifier'],
     untilCaughtUp: options.untilCaughtUp === true,
     serviceOptions: testFaults(),
+    api: true,
   });
   process.stderr.write(`${renderSummary(result.summary)}\n${result.reason}\n`);
   process.exitCode = result.exitCode;
@@ -62,14 +66,7 @@ addConfigFlags(
     .option('--host <address>', 'api: address to listen on (default 127.0.0.1)'),
 ).action(async (name: string, options: Record<string, unknown>) => {
   if (name === 'api') {
-    const state = String(options.state ?? process.env.FHIR_MIGRATE_STATE ?? 'fhir-migrate.sqlite');
-    const db = openSqliteDatabase(state);
-    const app = buildApp({ ledger: createSqliteLedger(db) });
-    const address = await app.listen({
-      port: Number(options.port ?? 8080),
-      host: String(options.host ?? '127.0.0.1'),
-    });
-    log.info({ address }, 'api listening');
+    await serveApiOnly(options);
     return;
   }
   const config = configFrom(options);
@@ -84,15 +81,28 @@ addConfigFlags(
 });
 
 /**
- * Fault injection for tests, off unless asked for: FHIR_MIGRATE_TEST_FAIL_FIRST_DELIVERY=1 makes every
- * handler throw on a message's first delivery, so every message is redelivered once.
+ * Fault injection for tests, off unless asked for:
+ * - FHIR_MIGRATE_TEST_FAIL_FIRST_DELIVERY=1: every handler throws on a message's first delivery, so every
+ *   message is redelivered once;
+ * - FHIR_MIGRATE_TEST_DEAD_LETTER=<service>:<topic> with FHIR_MIGRATE_TEST_MARKER=<file>: the first message
+ *   that service receives on that topic is dead-lettered (once: the marker file records that it happened).
  */
 function testFaults() {
-  if (process.env.FHIR_MIGRATE_TEST_FAIL_FIRST_DELIVERY !== '1') return {};
-  log.warn('test fault injection on: every first delivery fails');
+  const failFirst = process.env.FHIR_MIGRATE_TEST_FAIL_FIRST_DELIVERY === '1';
+  const deadLetter = process.env.FHIR_MIGRATE_TEST_DEAD_LETTER;
+  const marker = process.env.FHIR_MIGRATE_TEST_MARKER;
+  if (!failFirst && !deadLetter) return {};
+  if (deadLetter && !marker)
+    throw new ConfigError(['FHIR_MIGRATE_TEST_DEAD_LETTER needs FHIR_MIGRATE_TEST_MARKER']);
+  log.warn({ failFirst, deadLetter }, 'test fault injection on');
   return {
-    beforeHandle: (topic: string, id: string, deliveryCount: number) => {
-      if (deliveryCount === 1) throw new Error(`injected test fault: first delivery of ${id} on ${topic}`);
+    beforeHandle: (service: string, topic: string, id: string, deliveryCount: number) => {
+      if (failFirst && deliveryCount === 1)
+        throw new Error(`injected test fault: first delivery of ${id} on ${topic}`);
+      if (deadLetter === `${service}:${topic}` && marker && !existsSync(marker)) {
+        writeFileSync(marker, id);
+        throw new DeadLetterError(`injected test fault: ${id} on ${topic} dead-lettered for ${service}`);
+      }
     },
   };
 }
@@ -103,19 +113,29 @@ program
   .option('--state <file>', 'SQLite state file', process.env.FHIR_MIGRATE_STATE ?? 'fhir-migrate.sqlite')
   .option('--migration-id <id>', 'migration id', process.env.FHIR_MIGRATE_MIGRATION_ID ?? 'default')
   .option('--json', 'print JSON')
-  .action(async (options: { state: string; migrationId: string; json?: boolean }) => {
-    if (!existsSync(options.state)) throw new ConfigError([`state file ${options.state} does not exist`]);
-    const db = openSqliteDatabase(options.state);
-    try {
-      const summary = await summarize(createSqliteLedger(db), options.migrationId, new Date());
-      process.stdout.write(
-        options.json ? `${JSON.stringify(summary, null, 2)}\n` : `${renderSummary(summary)}\n`,
-      );
-      if (summary.halted.length > 0) process.exitCode = 2;
-    } finally {
-      db.close();
-    }
-  });
+  .option('--watch [seconds]', 'redraw every few seconds (default 2) until Ctrl-C')
+  .action(
+    async (options: { state: string; migrationId: string; json?: boolean; watch?: boolean | string }) => {
+      if (!existsSync(options.state)) throw new ConfigError([`state file ${options.state} does not exist`]);
+      const db = openSqliteDatabase(options.state);
+      try {
+        const ledger = createSqliteLedger(db);
+        if (options.watch !== undefined && options.watch !== false) {
+          const seconds = options.watch === true ? 2 : Number(options.watch);
+          if (!(seconds >= 0.5)) throw new ConfigError([`--watch ${options.watch}: expected seconds ≥ 0.5`]);
+          await watchStatus(ledger, options.migrationId, seconds);
+          return;
+        }
+        const summary = await summarize(ledger, options.migrationId, new Date());
+        process.stdout.write(
+          options.json ? `${JSON.stringify(summary, null, 2)}\n` : `${renderSummary(summary)}\n`,
+        );
+        if (summary.halted.length > 0) process.exitCode = 2;
+      } finally {
+        db.close();
+      }
+    },
+  );
 
 addConfigFlags(
   program
@@ -124,11 +144,7 @@ addConfigFlags(
     .option('--json', 'print JSON'),
 ).action(async (options: Record<string, unknown>) => {
   const config = configFrom(options);
-  const source = createFhirClient({
-    baseUrl: config.source.url,
-    auth: createAuthProvider(config.source.auth),
-    userAgent: 'fhir-migrate',
-  });
+  const source = fhirClientFor(config, 'source', log);
   try {
     const plan = await dryRunPlan({ config, source }, new Date());
     if (options.json) {
@@ -154,6 +170,102 @@ addConfigFlags(
     await source.close();
   }
 });
+
+addConfigFlags(
+  program
+    .command('verify')
+    .description(
+      'compare source and destination: surface counts always, --deep N sampled resources, --full every resource',
+    )
+    .option(
+      '--deep <n>',
+      'sample n resources per type (reproducible with --seed) and compare them canonically',
+    )
+    .option('--seed <n>', "sampling seed for --deep (default: today's date)")
+    .option('--full', 'full reconciliation: every (type, id, content hash) on both servers')
+    .option('--fix', 'with --full: copy missing and differing resources from the source')
+    .option(
+      '--delete-extra',
+      'with --full --fix: also delete destination resources that are gone from the source',
+    )
+    .option(
+      '--types <list>',
+      "comma list of types to check (default: the migration's types, else all on the source)",
+    )
+    .option('--filter <query>', 'search parameters applied on both servers, e.g. _tag=system|code')
+    .option('--json', 'print the complete report as JSON'),
+).action(async (options: Record<string, unknown>) => {
+  const flags = verifyFlags(options);
+  const opened = await openTarget(options);
+  try {
+    process.exitCode = await verifyCommand(opened.target, flags);
+  } finally {
+    await opened.close();
+  }
+});
+
+addConfigFlags(
+  program
+    .command('cutover')
+    .description(
+      'wait until the source is quiet, drain the last chunks, reconcile in full and print a go/no-go report',
+    )
+    .option('--quiet-period <duration>', 'no source writes for this long before draining (default 2m)')
+    .option(
+      '--max-wait <duration>',
+      'give up (no-go) if the source is not quiet within this (default 1h)',
+      '1h',
+    )
+    .option('--filter <query>', 'scope the quiet check and the reconciliation, e.g. _tag=system|code')
+    .option('--json', 'print the report as JSON'),
+).action(async (options: Record<string, unknown>) => {
+  const config = configFrom(options);
+  process.exitCode = await cutoverCommand(config, log, {
+    ...(typeof options.quietPeriod === 'string' ? { quietPeriod: options.quietPeriod } : {}),
+    maxWait: String(options.maxWait ?? '1h'),
+    json: options.json === true,
+    ...(typeof options.filter === 'string' ? { filter: options.filter } : {}),
+  });
+});
+
+const dlq = program.command('dlq').description('dead-lettered bus messages: list and replay');
+dlq
+  .command('list')
+  .description('every dead letter of every subscription, with its reason')
+  .option('--state <file>', 'SQLite state file', process.env.FHIR_MIGRATE_STATE ?? 'fhir-migrate.sqlite')
+  .option('--migration-id <id>', "only this migration's messages")
+  .option('--json', 'print JSON')
+  .action(async (options: { state: string; migrationId?: string; json?: boolean }) => {
+    await withBus(options.state, async (bus) => {
+      process.stdout.write(
+        `${renderDeadLetters(await listAllDeadLetters(bus, options.migrationId), options.json === true)}\n`,
+      );
+    });
+  });
+dlq
+  .command('replay')
+  .description('move dead letters back to their subscriptions (safe to repeat: handlers are idempotent)')
+  .option('--state <file>', 'SQLite state file', process.env.FHIR_MIGRATE_STATE ?? 'fhir-migrate.sqlite')
+  .option('--id <id...>', 'message ids to replay')
+  .option('--all', 'replay every dead letter')
+  .option('--migration-id <id>', "with --all: only this migration's messages")
+  .action(async (options: { state: string; id?: string[]; all?: boolean; migrationId?: string }) => {
+    if (!options.all && !options.id?.length) throw new ConfigError(['dlq replay: give --id <id…> or --all']);
+    if (options.all && options.id?.length)
+      throw new ConfigError(['dlq replay: give either --id or --all, not both']);
+    await withBus(options.state, async (bus) => {
+      const result = options.all
+        ? await replayDeadLetters(bus, { all: true }, options.migrationId)
+        : await replayDeadLetters(bus, { ids: options.id ?? [] });
+      for (const d of result.replayed)
+        process.stdout.write(`replayed ${d.id} (${d.topic} → ${d.subscription})\n`);
+      process.stdout.write(`${result.replayed.length} replayed\n`);
+      if (result.notFound.length > 0) {
+        process.stderr.write(`not dead letters (already replayed?): ${result.notFound.join(', ')}\n`);
+        process.exitCode = 1;
+      }
+    });
+  });
 
 program.parseAsync().catch((err: unknown) => {
   if (err instanceof ConfigError) process.stderr.write(`${err.message}\n`);

@@ -15,6 +15,7 @@ import type { Subscription } from '@fhir-migrate/shared/ports/bus.ts';
 import { type HandlerSpec, type ServiceOptions, startService } from '@fhir-migrate/shared/runtime/service.ts';
 import { verifierHandlers } from '@fhir-migrate/verifier/src/index.ts';
 import type { Logger } from 'pino';
+import { startApi } from './api.ts';
 import { compose } from './compose.ts';
 
 export type PipelineService = 'planner' | 'exporter' | 'importer' | 'verifier';
@@ -25,6 +26,8 @@ export interface RunOptions {
   /** Progress lines on stderr (default true). */
   progress?: boolean;
   serviceOptions?: ServiceOptions;
+  /** Serve the status API and dashboard (when the configuration allows: serveApi). */
+  api?: boolean;
   /** Resolves when the run should stop (signals); default: SIGINT/SIGTERM. */
   stopSignal?: Promise<void>;
 }
@@ -58,10 +61,12 @@ export async function runPipeline(
     verifier: verifierHandlers,
   };
   const subscriptions: Subscription[] = [];
+  let api: { close(): Promise<void> } | undefined;
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
     stopped = true;
+    await api?.close();
     await Promise.all(subscriptions.map((s) => s.close()));
     await composed.close();
   };
@@ -70,6 +75,7 @@ export async function runPipeline(
     for (const name of options.services)
       subscriptions.push(...(await startService(ctx, name, specs[name], options.serviceOptions)));
     if (options.services.includes('planner')) await kickOff(ctx);
+    if (options.api && config.serveApi) api = await startApi(ctx, log);
     const progress =
       options.progress === false ? undefined : setInterval(() => void reportProgress(ctx), 2000);
     try {
@@ -147,9 +153,15 @@ async function waitForEnd(
       };
     }
     if (signalled) return { summary, exitCode: 130, reason: 'stopped by signal' };
+    const open = summary.list.filter((c) => c.status !== 'verified' && c.status !== 'skipped');
+    if (summary.control === 'stopped' && open.length === 0)
+      return {
+        summary,
+        exitCode: 0,
+        reason: `stopped by the operator at watermark ${summary.watermark ?? '-'}`,
+      };
     const status = planner();
     if (options.untilCaughtUp && status?.kind === 'caught-up') {
-      const open = summary.list.filter((c) => c.status !== 'verified' && c.status !== 'skipped');
       if (open.length === 0) {
         const failed = summary.resources.failed + summary.resources.rejected;
         return failed > 0

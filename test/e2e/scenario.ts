@@ -46,6 +46,9 @@ export function migrationArgs(
     seededTypes.join(','),
     '--safety-lag',
     '1s',
+    // Every run serves its API on a free port (tests run several migrations; 8080 may be taken).
+    '--api-port',
+    '0',
     ...extra,
   ];
 }

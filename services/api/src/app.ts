@@ -1,76 +1,45 @@
 /**
- * The minimal status API over the ledger: health, the migration summary, chunks and one chunk's events.
- * buildApp never listens (tests use inject()); main.ts does. The full API and dashboard come later.
+ * The status and control API over the ledger and the bus: summary, timeline, chunks, events, failures,
+ * verification runs, pause/resume/stop, dead letters, health, an OpenAPI document at /openapi.json and the
+ * dashboard at /. buildApp never listens (tests use inject()); the CLI does.
  */
-import { summarize } from '@fhir-migrate/shared/application/summary.ts';
-import type { Ledger } from '@fhir-migrate/shared/ports/ledger.ts';
+import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
-import { z } from 'zod';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { ApiDeps } from './deps.ts';
+import { version } from './deps.ts';
+import { registerProblems } from './problem.ts';
+import { dashboardRoutes } from './routes/dashboard.ts';
+import { healthRoutes } from './routes/health.ts';
+import { migrationRoutes } from './routes/migrations.ts';
+import { operationRoutes } from './routes/operations.ts';
 
-export interface ApiDeps {
-  ledger: Ledger;
-  now?: () => Date;
-}
+export type { ApiDeps } from './deps.ts';
 
-const migrationParams = z.object({ migrationId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/) });
-
-export function buildApp(deps: ApiDeps): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: 64 * 1024 }).withTypeProvider<ZodTypeProvider>();
+export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false, bodyLimit: 64 * 1024 });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  const now = deps.now ?? (() => new Date());
-
-  app.setErrorHandler(
-    (error: { validation?: unknown; statusCode?: number; message?: string }, _request, reply) => {
-      const status = error.validation ? 400 : (error.statusCode ?? 500);
-      reply
-        .status(status)
-        .type('application/problem+json')
-        .send({
-          type: 'about:blank',
-          title: status === 400 ? 'Bad request' : 'Internal error',
-          status,
-          detail: status === 400 ? error.message : undefined,
-        });
+  registerProblems(app, deps.logError);
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'fhir-migrate API',
+        version,
+        description:
+          'Status, control and verification of a FHIR migration. Mutating routes need a bearer token.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     },
-  );
-
-  app.get('/healthz', async () => ({ status: 'ok' }));
-
-  app.get('/api/migrations/:migrationId', { schema: { params: migrationParams } }, async (request) => {
-    const { list: _list, ...summary } = await summarize(deps.ledger, request.params.migrationId, now());
-    return summary;
+    transform: jsonSchemaTransform,
   });
-
-  app.get(
-    '/api/migrations/:migrationId/chunks',
-    { schema: { params: migrationParams, querystring: z.object({ status: z.string().optional() }) } },
-    async (request) => {
-      const summary = await summarize(deps.ledger, request.params.migrationId, now());
-      return summary.list.filter((c) => !request.query.status || c.status === request.query.status);
-    },
-  );
-
-  app.get(
-    '/api/migrations/:migrationId/chunks/:chunkId/events',
-    { schema: { params: migrationParams.extend({ chunkId: z.string().regex(/^chunk-\d{6}$/) }) } },
-    async (request, reply) => {
-      const events = await deps.ledger.readStream(request.params.migrationId, request.params.chunkId);
-      if (events.length === 0) {
-        return reply
-          .status(404)
-          .type('application/problem+json')
-          .send({
-            type: 'about:blank',
-            title: 'Not found',
-            status: 404,
-            detail: `no chunk ${request.params.chunkId}`,
-          });
-      }
-      return events;
-    },
-  );
-
+  await app.register(async (scope) => {
+    await healthRoutes(scope, deps);
+    await migrationRoutes(scope, deps);
+    await operationRoutes(scope, deps);
+    await dashboardRoutes(scope);
+  });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

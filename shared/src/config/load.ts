@@ -17,7 +17,7 @@ interface Setting {
   origin: string;
 }
 
-const secretKeys = new Set(['token', 'password', 'clientSecret']);
+const secretKeys = new Set(['token', 'password', 'clientSecret', 'apiKey']);
 
 export class ConfigError extends Error {
   readonly code = 'CONFIG_INVALID';
@@ -64,6 +64,11 @@ export const envVariables: Record<string, { path: Path; parse?: (v: string) => u
   FHIR_MIGRATE_STAGING_HOST: { path: ['stagingHost'] },
   FHIR_MIGRATE_STAGING_PORT: { path: ['stagingPort'], parse: num },
   FHIR_MIGRATE_STAGING_PUBLIC_URL: { path: ['stagingPublicUrl'] },
+  FHIR_MIGRATE_API_HOST: { path: ['apiHost'] },
+  FHIR_MIGRATE_API_PORT: { path: ['apiPort'], parse: num },
+  FHIR_MIGRATE_API_KEY: { path: ['apiKey'] },
+  FHIR_MIGRATE_SURFACE_CHECK_RESOURCES: { path: ['surfaceCheckResources'], parse: list },
+  FHIR_MIGRATE_CUTOVER_QUIET_PERIOD: { path: ['cutoverQuietPeriod'] },
   // The seed tool's settings (Azure/apiforfhir-migration-tool), accepted under their own names.
   AZURE_SourceUri: { path: ['source', 'url'] },
   AZURE_DestinationUri: { path: ['destination', 'url'] },
@@ -73,6 +78,9 @@ export const envVariables: Record<string, { path: Path; parse?: (v: string) => u
   AZURE_SurfaceCheckResources: { path: ['surfaceCheckResources'], parse: list },
   AZURE_DeepCheckCount: { path: ['deepCheckCount'], parse: num },
 };
+
+/** Environment variables read outside the configuration (logging, test fault hooks). */
+const processVariables = /^FHIR_MIGRATE_(LOG_LEVEL|TEST_[A-Z_]+)$/;
 
 /** Seed settings this product accepts but does not act on yet; they are reported, never silently ignored. */
 export const acceptedButInactive = [
@@ -112,7 +120,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): { settings: Setting[]; 
       );
   }
   for (const name of Object.keys(env)) {
-    if (name.startsWith('FHIR_MIGRATE_') && !(name in envVariables)) {
+    if (name.startsWith('FHIR_MIGRATE_') && !(name in envVariables) && !processVariables.test(name)) {
       warnings.push(
         `${name} is not a fhir-migrate setting (known: ${Object.keys(envVariables)
           .filter((k) => k.startsWith('FHIR_'))

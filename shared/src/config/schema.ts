@@ -83,6 +83,16 @@ export const configSchema = z
     /** The staging server's base URL as the destination reaches it (default: http://stagingHost:port). */
     stagingPublicUrl: httpUrl.optional(),
     surfaceCheckResources: z.array(resourceType).default([]),
+    /** The status API and dashboard, served by `run` and `service api`. */
+    apiHost: z.string().default('127.0.0.1'),
+    /** 0 = any free port. */
+    apiPort: z.number().int().min(0).max(65535).default(8080),
+    /** `run` serves the API unless this is false (flag --no-api). */
+    serveApi: z.boolean().default(true),
+    /** Bearer token the API's mutating routes require; without one they are refused. */
+    apiKey: z.string().min(16, { message: 'expected at least 16 characters' }).optional(),
+    /** Quiet period `cutover` waits for: no writes on the source for this long. */
+    cutoverQuietPeriod: duration.default(parseDuration('2m')),
   })
   .strict();
 

@@ -19,6 +19,8 @@ export const topics = {
   chunkVerified: 'chunk-verified',
   /** Time for the planner to look for new windows (start-up, follow-up polls). */
   planTick: 'plan-tick',
+  /** An operator asked for a verification run (surface, deep or full): the verifier carries it out. */
+  verificationRequested: 'verification-requested',
 } as const;
 
 export type Topic = (typeof topics)[keyof typeof topics];
@@ -46,12 +48,19 @@ export const planTickMessage = z.object({
 });
 export type PlanTickMessage = z.infer<typeof planTickMessage>;
 
+export const verificationRequestedMessage = z.object({
+  schemaVersion: z.literal(1),
+  migrationId: z.string(),
+  runId: z.string(),
+});
+export type VerificationRequestedMessage = z.infer<typeof verificationRequestedMessage>;
+
 /** Which service subscribes to what (one subscription per consuming service, as on Service Bus). */
 export const subscriptions = {
   planner: [topics.planTick, topics.exportCompleted, topics.importCompleted, topics.chunkVerified],
   exporter: [topics.chunkPlanned, topics.exportPoll],
   importer: [topics.exportCompleted, topics.importPoll, topics.importCompleted],
-  verifier: [topics.importCompleted],
+  verifier: [topics.importCompleted, topics.verificationRequested],
 } as const satisfies Record<string, readonly Topic[]>;
 
 export type ServiceName = keyof typeof subscriptions | 'api';

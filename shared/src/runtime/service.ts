@@ -14,6 +14,8 @@ export interface HandlerSpec<S extends z.ZodType = z.ZodType> {
   topic: Topic;
   schema: S;
   handle: (ctx: PipelineContext, body: z.output<S>) => Promise<void>;
+  /** How long a delivery stays locked while this handler runs (default: the service's lockMs). */
+  lockMs?: number;
 }
 
 export function handler<S extends z.ZodType>(
@@ -29,7 +31,7 @@ export interface ServiceOptions {
   maxDeliveries?: number;
   concurrency?: number;
   /** Test hook: called before each handler; throwing simulates a handler failure. */
-  beforeHandle?: (topic: Topic, messageId: string, deliveryCount: number) => void;
+  beforeHandle?: (service: string, topic: Topic, messageId: string, deliveryCount: number) => void;
 }
 
 export async function startService(
@@ -58,9 +60,13 @@ export async function startService(
             delivery: message.deliveryCount,
           });
           try {
-            options.beforeHandle?.(spec.topic, message.id, message.deliveryCount);
+            options.beforeHandle?.(name, spec.topic, message.id, message.deliveryCount);
             await spec.handle({ ...ctx, log }, parsed.data);
           } catch (err) {
+            if (err instanceof DeadLetterError) {
+              log.warn({ reason: err.message }, 'message dead-lettered');
+              throw err;
+            }
             if (err instanceof DomainError && err.code === 'ILLEGAL_TRANSITION') {
               log.warn({ reason: err.message }, 'stale message ignored');
               return;
@@ -70,7 +76,7 @@ export async function startService(
           }
         },
         {
-          lockMs: options.lockMs ?? 60_000,
+          lockMs: spec.lockMs ?? options.lockMs ?? 60_000,
           maxDeliveries: options.maxDeliveries ?? 10,
           concurrency: options.concurrency ?? 1,
         },
