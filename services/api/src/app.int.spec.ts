@@ -329,7 +329,15 @@ describe('status API (SQLite ledger, inject)', () => {
 
   it('lists dead letters and replays them; replaying again finds nothing to replay', async () => {
     await bus.publish('chunk-planned', [
-      { id: 'poison-1', body: { schemaVersion: 1, migrationId: 'm1', chunkId: 'chunk-000003' } },
+      {
+        id: 'poison-1',
+        body: {
+          schemaVersion: 1,
+          migrationId: 'm1',
+          chunkId: 'chunk-000003',
+          statusUrl: 'https://acct.blob.core.windows.net/c/f?sv=2024&sig=SECRETSIGNATURE',
+        },
+      },
     ]);
     const sub = bus.subscribe('chunk-planned', 'exporter', async () => {
       throw new DeadLetterError('injected: cannot be handled');
@@ -338,7 +346,10 @@ describe('status API (SQLite ledger, inject)', () => {
       .poll(async () => (await app.inject({ url: '/api/dead-letters' })).json().items.length)
       .toBe(1);
     await sub.close();
-    const listed = (await app.inject({ url: '/api/dead-letters' })).json().items[0];
+    const raw = (await app.inject({ url: '/api/dead-letters' })).body;
+    expect(raw).not.toContain('SECRETSIGNATURE');
+    const listed = JSON.parse(raw).items[0];
+    expect(listed.body.statusUrl).toContain('sig=REDACTED');
     expect(listed).toMatchObject({
       id: 'poison-1',
       topic: 'chunk-planned',
@@ -430,5 +441,33 @@ describe('status API (SQLite ledger, inject)', () => {
     );
     expect((await app.inject({ url: '/dashboard/..%2Fapp.ts' })).statusCode).toBe(400);
     expect((await app.inject({ url: '/dashboard/nothing.js' })).statusCode).toBe(404);
+  });
+
+  it('answers over real HTTP too: a read, and a change with the token', async () => {
+    const served = await buildApp({ ledger, bus, migrationId: 'm1', apiKey });
+    await served.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const address = served.server.address();
+      const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+      const info = await fetch(`${base}/api/info`);
+      expect(info.status).toBe(200);
+      expect(await info.json()).toMatchObject({ migrationId: 'm1' });
+      const refused = await fetch(`${base}/api/migrations/m1/verifications`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ kind: 'surface' }),
+      });
+      expect(refused.status).toBe(401);
+      expect(refused.headers.get('content-type')).toContain('application/problem+json');
+      const accepted = await fetch(`${base}/api/migrations/m1/verifications`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...auth },
+        body: JSON.stringify({ kind: 'surface' }),
+      });
+      expect(accepted.status).toBe(202);
+      expect(((await accepted.json()) as { runId: string }).runId).toMatch(/^\d{8}T\d{9}-[0-9a-f]{6}$/);
+    } finally {
+      await served.close();
+    }
   });
 });

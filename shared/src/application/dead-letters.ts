@@ -3,6 +3,7 @@
  * Replay is safe to repeat: handlers are idempotent (they re-read the ledger and do nothing for a step
  * that already happened), so a replayed message that had in fact been handled changes nothing.
  */
+import { redactText } from '../adapters/fhir-http/redact.ts';
 import { subscriptions as topology } from '../contracts/messages.ts';
 import type { Bus, DeadLetter } from '../ports/bus.ts';
 
@@ -27,6 +28,9 @@ export async function listAllDeadLetters(bus: Bus, migrationId?: string): Promis
         if (migrationId && owner !== undefined && owner !== migrationId) continue;
         rows.push({
           ...d,
+          // Bodies carry job and status URLs: shown to operators, so with any secret query strings redacted.
+          body: JSON.parse(redactText(JSON.stringify(d.body))) as unknown,
+          reason: redactText(d.reason),
           deadLetteredAt: d.deadLetteredAt.toISOString(),
           ...(owner ? { migrationId: owner } : {}),
         });
