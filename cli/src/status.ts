@@ -14,7 +14,7 @@ export function renderSummary(s: MigrationSummary): string {
   ];
   if (s.searchParameters)
     lines.push(
-      `  search parameters  copied ${s.searchParameters.copied}, failed ${s.searchParameters.failures}, reindex ${s.searchParameters.reindex}`,
+      `  search parameters  copied ${s.searchParameters.copied}, already there ${s.searchParameters.unchanged}, failed ${s.searchParameters.failures}, reindex ${s.searchParameters.reindex}`,
     );
   const types = Object.entries(s.perType).sort(([a], [b]) => a.localeCompare(b));
   if (types.length > 0) {

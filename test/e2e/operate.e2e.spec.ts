@@ -93,6 +93,26 @@ describe('verify: every check finds what it should, and --fix repairs it', () =>
     expect(summary.lastVerification).toMatchObject({ kind: 'full', ok: true });
   });
 
+  it('compares two servers named on the command line, without a state file', async () => {
+    const res = await runCli([
+      'verify',
+      '--source',
+      sourceUrl,
+      '--destination',
+      destinationUrl,
+      '--types',
+      'Patient,Encounter',
+      '--filter',
+      filterOf(s),
+      '--deep',
+      '2',
+    ]);
+    expect(res.code, res.stderr.slice(-2000)).toBe(0);
+    expect(res.stdout).toMatch(/Patient\s+8\s+8\s+0/);
+    expect(res.stdout).toContain('4 resources compared, 0 mismatches');
+    expect(res.stdout).toContain('verification: CLEAN');
+  });
+
   it('finds a resource hard-deleted on the source (extra), one altered and one removed on the destination; --fix and --delete-extra repair them', async () => {
     const observations = s.report.currentIds.Observation ?? [];
     const [goneOnSource, alteredRef, removedRef] = [observations[0], observations[1], observations[2]].map(

@@ -69,7 +69,7 @@ describe.each([
 });
 
 describe('custom SearchParameters', () => {
-  it('are copied to the destination before any data, and $reindex is requested', async () => {
+  it('are copied to the destination before any data, and $reindex is requested — once, not by a second migration', async () => {
     const id = `fm-sp-${Date.now()}`;
     const sp = {
       resourceType: 'SearchParameter',
@@ -101,5 +101,17 @@ describe('custom SearchParameters', () => {
     expect(status.searchParameters).toMatchObject({ failures: 0, reindex: 'requested' });
     const result = await reconcile(sourceUrl, destinationUrl, { SearchParameter: [id] });
     expect({ missing: result.missing, differing: result.differing }).toEqual({ missing: [], differing: [] });
+
+    // A second migration into the same destination finds them there already: no write, no reindex.
+    const again = await seedScenario(sourceUrl, { patients: 1, waves: 1, waveGapMs: 0 });
+    const second = await runCli([
+      'run',
+      '--until-caught-up',
+      ...migrationArgs(again, sourceUrl, destinationUrl, ['--chunk-duration', '1h']),
+    ]);
+    expect(second.code, second.stderr.slice(-2000)).toBe(0);
+    const secondStatus = await statusOf(again.state);
+    expect(secondStatus.searchParameters).toMatchObject({ copied: 0, failures: 0, reindex: 'not-needed' });
+    expect(secondStatus.searchParameters?.unchanged).toBeGreaterThanOrEqual(1);
   });
 });

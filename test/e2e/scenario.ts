@@ -58,7 +58,7 @@ export interface StatusJson {
   chunks: { total: number; byStatus: Record<string, number> };
   resources: { exported: number; imported: number; failed: number; rejected: number };
   halted: { chunkId: string; reason: string }[];
-  searchParameters?: { copied: number; failures: number; reindex: string };
+  searchParameters?: { copied: number; unchanged?: number; failures: number; reindex: string };
   list: {
     chunkId: string;
     since: string;

@@ -1,11 +1,14 @@
 /**
  * Custom SearchParameters are copied before any data: every page of the source's SearchParameters, each
- * written to the destination with its id and its outcome checked, then `$reindex` where supported.
+ * written to the destination with its id and its outcome checked, then `$reindex` where supported — only
+ * when one was created or changed: a SearchParameter already on the destination as on the source is left
+ * alone, and a whole-server reindex (hours on a large destination, and it delays every import job queued
+ * behind it) is not asked for again by a second migration into the same destination.
  */
 import type { PipelineContext } from '@fhir-migrate/shared/application/context.ts';
 import { reasonOf, sanitizeReason } from '@fhir-migrate/shared/application/errors.ts';
 import type { MigrationEventData } from '@fhir-migrate/shared/contracts/migration-events.ts';
-import { parseLossless } from '@fhir-migrate/shared/domain/canonical.ts';
+import { differingPaths, parseLossless } from '@fhir-migrate/shared/domain/canonical.ts';
 import { stringify } from 'lossless-json';
 
 interface Bundle {
@@ -17,6 +20,7 @@ export async function copySearchParameters(
   ctx: PipelineContext,
 ): Promise<MigrationEventData<'SearchParametersCopied'>> {
   let copied = 0;
+  let unchanged = 0;
   const failures: MigrationEventData<'SearchParametersCopied'>['failures'] = [];
   let next: string | undefined = 'SearchParameter?_count=100';
   while (next) {
@@ -28,6 +32,10 @@ export async function copySearchParameters(
         | undefined;
       if (!resource?.id) continue;
       const { meta: _meta, ...rest } = resource;
+      if (await sameOnDestination(ctx, resource.id, rest)) {
+        unchanged++;
+        continue;
+      }
       const res = await ctx.destination.text({
         method: 'PUT',
         url: `SearchParameter/${encodeURIComponent(resource.id)}`,
@@ -45,7 +53,7 @@ export async function copySearchParameters(
     }
     next = bundle.link?.find((l) => l.relation === 'next')?.url;
   }
-  if (copied === 0) return { copied, failures, reindex: 'not-needed' };
+  if (copied === 0) return { copied, unchanged, failures, reindex: 'not-needed' };
   try {
     const res = await ctx.destination.text({
       method: 'POST',
@@ -58,16 +66,35 @@ export async function copySearchParameters(
       body: JSON.stringify({ resourceType: 'Parameters', parameter: [] }),
       throwOnError: false,
     });
-    if (res.status >= 200 && res.status < 300) return { copied, failures, reindex: 'requested' };
+    if (res.status >= 200 && res.status < 300) return { copied, unchanged, failures, reindex: 'requested' };
     if ([400, 404, 405, 501].includes(res.status))
-      return { copied, failures, reindex: 'unsupported', reindexDetail: `HTTP ${res.status}` };
+      return { copied, unchanged, failures, reindex: 'unsupported', reindexDetail: `HTTP ${res.status}` };
     return {
       copied,
+      unchanged,
       failures,
       reindex: 'failed',
       reindexDetail: sanitizeReason(`HTTP ${res.status}: ${res.body}`, 300),
     };
   } catch (err) {
-    return { copied, failures, reindex: 'failed', reindexDetail: reasonOf(err) };
+    return { copied, unchanged, failures, reindex: 'failed', reindexDetail: reasonOf(err) };
   }
+}
+
+/** Whether the destination already holds this SearchParameter with the same content (meta aside). */
+async function sameOnDestination(
+  ctx: PipelineContext,
+  id: string,
+  content: Record<string, unknown>,
+): Promise<boolean> {
+  const res = await ctx.destination.text({
+    url: `SearchParameter/${encodeURIComponent(id)}`,
+    headers: { accept: 'application/fhir+json' },
+    throwOnError: false,
+  });
+  if (res.status !== 200) return false;
+  const existing = parseLossless(res.body);
+  if (typeof existing !== 'object' || existing === null || Array.isArray(existing)) return false;
+  const { meta: _meta, ...rest } = existing as Record<string, unknown>;
+  return differingPaths(rest, content).length === 0;
 }

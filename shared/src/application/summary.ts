@@ -75,7 +75,7 @@ export interface MigrationSummary {
   etaSeconds?: number;
   /** The newest verification run that finished (completed or failed). */
   lastVerification?: VerificationRun;
-  searchParameters?: { copied: number; failures: number; reindex: string };
+  searchParameters?: { copied: number; unchanged: number; failures: number; reindex: string };
   control: 'running' | 'paused' | 'stopped';
   resourcesPerSecond?: number;
   list: ChunkSummary[];
@@ -125,6 +125,7 @@ export async function summarize(ledger: Ledger, migrationId: string, now: Date):
   if (sp?.type === 'SearchParametersCopied')
     summary.searchParameters = {
       copied: sp.data.copied,
+      unchanged: sp.data.unchanged ?? 0,
       failures: sp.data.failures.length,
       reindex: sp.data.reindex,
     };

@@ -14,6 +14,8 @@ export const migrationEventSchemas = {
   }),
   SearchParametersCopied: z.object({
     copied: z.number().int().nonnegative(),
+    /** Already on the destination with the same content: not written again. */
+    unchanged: z.number().int().nonnegative().optional(),
     failures: z.array(resourceIssue),
     reindex: z.enum(['requested', 'not-needed', 'unsupported', 'failed']),
     reindexDetail: z.string().optional(),
