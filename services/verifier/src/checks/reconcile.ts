@@ -22,28 +22,13 @@ import { lastUpdatedOf, readResource, searchPages } from './search.ts';
 import { typesInScope } from './surface.ts';
 import type { CheckDeps, CheckScope, Progress, Side } from './types.ts';
 
-export interface ReconcileTypeRow {
+export interface ReconcileTypeRow extends TypeTally {
   type: string;
-  source: number;
-  destination: number;
-  matching: number;
-  missing: number;
-  extra: number;
-  differing: number;
-  pending: number;
 }
 
 export interface ReconcileReport {
   rows: ReconcileTypeRow[];
-  totals: {
-    source: number;
-    destination: number;
-    matching: number;
-    missing: number;
-    extra: number;
-    differing: number;
-    pending: number;
-  };
+  totals: TypeTally;
   /** First `listLimit` (default 1000) of each, as `Type/id`; `differing` with the JSON paths that differ (paths computed for at most `pathLimit`=100 of them). */
   missing: string[];
   extra: string[];
