@@ -5,8 +5,8 @@ import { openSqliteDatabase } from '@fhir-migrate/shared/adapters/sqlite/databas
 import { createSqliteLedger } from '@fhir-migrate/shared/adapters/sqlite/ledger-sqlite.ts';
 import type { DeadLetterRow } from '@fhir-migrate/shared/application/dead-letters.ts';
 import { summarize } from '@fhir-migrate/shared/application/summary.ts';
+import { declareTopology } from '@fhir-migrate/shared/application/topology.ts';
 import { ConfigError } from '@fhir-migrate/shared/config/load.ts';
-import { subscriptions as topology } from '@fhir-migrate/shared/contracts/messages.ts';
 import type { Bus } from '@fhir-migrate/shared/ports/bus.ts';
 import type { Ledger } from '@fhir-migrate/shared/ports/ledger.ts';
 import { listenApi } from './api.ts';
@@ -60,8 +60,7 @@ export async function serveApiOnly(options: Record<string, unknown>): Promise<vo
     ]);
   const db = openSqliteDatabase(state);
   const bus = createSqliteBus(db);
-  for (const [service, serviceTopics] of Object.entries(topology))
-    for (const topic of serviceTopics) await bus.declare(topic, service);
+  await declareTopology(bus);
   const api = await listenApi(
     {
       ledger: createSqliteLedger(db),

@@ -15,8 +15,9 @@ import { reasonOf } from '@fhir-migrate/shared/application/errors.ts';
 import { type MigrationSummary, summarize } from '@fhir-migrate/shared/application/summary.ts';
 import type { MigrationConfig } from '@fhir-migrate/shared/config/schema.ts';
 import { parseDuration } from '@fhir-migrate/shared/domain/duration.ts';
-import { normalizeFilter } from '@fhir-migrate/verifier/src/checks/query.ts';
+import { normalizeFilter, withQuery } from '@fhir-migrate/verifier/src/checks/query.ts';
 import type { ReconcileReport } from '@fhir-migrate/verifier/src/checks/reconcile.ts';
+import { lastUpdatedOf, searchPages } from '@fhir-migrate/verifier/src/checks/search.ts';
 import { typesOnSource } from '@fhir-migrate/verifier/src/checks/surface.ts';
 import type { Logger } from 'pino';
 import { fhirClientFor } from './compose.ts';
@@ -57,32 +58,22 @@ export async function latestWrite(
 ): Promise<number | undefined> {
   let latest: number | undefined;
   for (const type of types) {
-    const scope = normalizeFilter(filter);
-    const response = await source.json({
-      url: `${type}?_sort=-_lastUpdated&_count=1&_elements=meta${scope ? `&${scope}` : ''}`,
-      headers: { accept: 'application/fhir+json', 'cache-control': 'no-cache' },
-    });
-    const stamp = newestStamp(response.body);
-    if (stamp !== undefined && (latest === undefined || stamp > latest)) latest = stamp;
+    const path = withQuery(
+      type,
+      '_sort=-_lastUpdated',
+      '_count=1',
+      '_elements=meta',
+      normalizeFilter(filter),
+    );
+    // The first page is enough: its first resource is the newest.
+    for await (const page of searchPages(source, 'source', 'cutover quiet check', type, path)) {
+      const newest = page.resources[0];
+      const stamp = newest ? Date.parse(lastUpdatedOf(newest) ?? '') : Number.NaN;
+      if (!Number.isNaN(stamp) && (latest === undefined || stamp > latest)) latest = stamp;
+      break;
+    }
   }
   return latest;
-}
-
-function newestStamp(bundle: unknown): number | undefined {
-  if (typeof bundle !== 'object' || bundle === null || !('entry' in bundle) || !Array.isArray(bundle.entry))
-    return undefined;
-  const resource: unknown = bundle.entry[0]?.resource;
-  if (typeof resource !== 'object' || resource === null || !('meta' in resource)) return undefined;
-  const meta: unknown = resource.meta;
-  if (
-    typeof meta !== 'object' ||
-    meta === null ||
-    !('lastUpdated' in meta) ||
-    typeof meta.lastUpdated !== 'string'
-  )
-    return undefined;
-  const t = Date.parse(meta.lastUpdated);
-  return Number.isNaN(t) ? undefined : t;
 }
 
 export async function cutoverCommand(

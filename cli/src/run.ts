@@ -9,8 +9,9 @@ import type { PipelineContext } from '@fhir-migrate/shared/application/context.t
 import { reasonOf } from '@fhir-migrate/shared/application/errors.ts';
 import { reannounceOpenChunks } from '@fhir-migrate/shared/application/recovery.ts';
 import { type MigrationSummary, summarize } from '@fhir-migrate/shared/application/summary.ts';
+import { declareTopology } from '@fhir-migrate/shared/application/topology.ts';
 import type { MigrationConfig } from '@fhir-migrate/shared/config/schema.ts';
-import { topics, subscriptions as topology } from '@fhir-migrate/shared/contracts/messages.ts';
+import { topics } from '@fhir-migrate/shared/contracts/messages.ts';
 import type { Subscription } from '@fhir-migrate/shared/ports/bus.ts';
 import { type HandlerSpec, type ServiceOptions, startService } from '@fhir-migrate/shared/runtime/service.ts';
 import { verifierHandlers } from '@fhir-migrate/verifier/src/index.ts';
@@ -71,7 +72,7 @@ export async function runPipeline(
     await composed.close();
   };
   try {
-    await declareTopology(ctx);
+    await declareTopology(ctx.bus);
     for (const name of options.services)
       subscriptions.push(...(await startService(ctx, name, specs[name], options.serviceOptions)));
     if (options.services.includes('planner')) await kickOff(ctx);
@@ -86,16 +87,6 @@ export async function runPipeline(
     }
   } finally {
     await stop();
-  }
-}
-
-/**
- * Every process declares every subscription before it publishes anything, as Service Bus infrastructure
- * would: a message published before its consumer's process has started must wait for it, not be lost.
- */
-async function declareTopology(ctx: PipelineContext): Promise<void> {
-  for (const [service, serviceTopics] of Object.entries(topology)) {
-    for (const topic of serviceTopics) await ctx.bus.declare(topic, service);
   }
 }
 

@@ -8,16 +8,12 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { FhirClient } from '@fhir-migrate/shared/adapters/fhir-http/client.ts';
 import { reasonOf } from '@fhir-migrate/shared/application/errors.ts';
-import { newRunId, recordOutcome, recordRequest } from '@fhir-migrate/shared/application/verifications.ts';
+import { newRunId, recordRequest } from '@fhir-migrate/shared/application/verifications.ts';
 import type { VerificationRequest } from '@fhir-migrate/shared/contracts/verification-events.ts';
 import type { Ledger } from '@fhir-migrate/shared/ports/ledger.ts';
 import type { Progress } from '@fhir-migrate/verifier/src/checks/types.ts';
-import {
-  forLedger,
-  type RunDefaults,
-  runVerification,
-  type VerificationOutcome,
-} from '@fhir-migrate/verifier/src/verification-run.ts';
+import { runAndRecord } from '@fhir-migrate/verifier/src/record-run.ts';
+import type { RunDefaults, VerificationOutcome } from '@fhir-migrate/verifier/src/verification-run.ts';
 import { renderOutcome } from './verify-report.ts';
 
 export interface VerifyTarget {
@@ -90,34 +86,20 @@ export async function runVerifyRequests(
     const runId = newRunId(new Date());
     if (target.ledger)
       await recordRequest(target.ledger, target.migrationId, runId, request, requestedBy, new Date());
-    if (target.ledger)
-      await recordOutcome(target.ledger, target.migrationId, runId, {
-        type: 'VerificationStarted',
-        at: new Date().toISOString(),
-        data: { by: requestedBy },
-      });
     try {
-      const outcome = await runVerification(
-        { source: target.source, destination: target.destination, workDir: target.workDir },
-        request,
-        target.defaults,
-        new Date(),
-        onProgress,
+      outcomes.push(
+        await runAndRecord(
+          { source: target.source, destination: target.destination, workDir: target.workDir },
+          target.ledger
+            ? { ledger: target.ledger, migrationId: target.migrationId, runId, by: requestedBy }
+            : undefined,
+          request,
+          target.defaults,
+          () => new Date(),
+          onProgress,
+        ),
       );
-      if (target.ledger)
-        await recordOutcome(target.ledger, target.migrationId, runId, {
-          type: 'VerificationCompleted',
-          at: new Date().toISOString(),
-          data: forLedger(outcome),
-        });
-      outcomes.push(outcome);
     } catch (err) {
-      if (target.ledger)
-        await recordOutcome(target.ledger, target.migrationId, runId, {
-          type: 'VerificationFailed',
-          at: new Date().toISOString(),
-          data: { reason: reasonOf(err) },
-        });
       throw new Error(`${request.kind} check failed: ${reasonOf(err)}`);
     }
   }
@@ -126,13 +108,8 @@ export async function runVerifyRequests(
 
 export async function verifyCommand(target: VerifyTarget, flags: VerifyFlags): Promise<number> {
   const outcomes = await runVerifyRequests(target, requestsOf(flags), flags.requestedBy, progressPrinter());
-  const merged: VerificationOutcome = { ok: outcomes.every((o) => o.ok) };
-  for (const o of outcomes)
-    Object.assign(merged, {
-      ...(o.surface ? { surface: o.surface } : {}),
-      ...(o.deep ? { deep: o.deep } : {}),
-      ...(o.full ? { full: o.full } : {}),
-    });
+  // Each run's outcome holds its own check (surface, deep or full): one report of them all.
+  const merged: VerificationOutcome = { ...Object.assign({}, ...outcomes), ok: outcomes.every((o) => o.ok) };
   process.stdout.write(
     flags.json
       ? `${JSON.stringify(merged, null, 2)}\n`

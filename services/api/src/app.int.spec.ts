@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createSqliteBus } from '@fhir-migrate/shared/adapters/sqlite/bus-sqlite.ts';
 import { openSqliteDatabase, type SqliteDatabase } from '@fhir-migrate/shared/adapters/sqlite/database.ts';
 import { createSqliteLedger } from '@fhir-migrate/shared/adapters/sqlite/ledger-sqlite.ts';
-import { subscriptions as topology } from '@fhir-migrate/shared/contracts/messages.ts';
+import { declareTopology } from '@fhir-migrate/shared/application/topology.ts';
 import { type Bus, DeadLetterError } from '@fhir-migrate/shared/ports/bus.ts';
 import type { Ledger } from '@fhir-migrate/shared/ports/ledger.ts';
 import type { FastifyInstance } from 'fastify';
@@ -80,8 +80,7 @@ describe('status API (SQLite ledger, inject)', () => {
       plan(3, '2025-03-02T00:00:00.000Z', '2025-04-01T00:00:00.000Z', 1),
     ]);
     bus = createSqliteBus(db);
-    for (const [service, topics] of Object.entries(topology))
-      for (const topic of topics) await bus.declare(topic, service);
+    await declareTopology(bus);
     const deps = { ledger, bus, migrationId: 'm1', now: () => new Date('2026-01-01T00:10:00.000Z') };
     app = await buildApp({ ...deps, apiKey });
     readOnly = await buildApp(deps);

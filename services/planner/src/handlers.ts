@@ -11,6 +11,7 @@ import {
   migrationStreamId,
 } from '@fhir-migrate/shared/application/chunk-store.ts';
 import { nowIso, type PipelineContext } from '@fhir-migrate/shared/application/context.ts';
+import { controlStateOf } from '@fhir-migrate/shared/application/control.ts';
 import { announce } from '@fhir-migrate/shared/application/publish.ts';
 import { topics } from '@fhir-migrate/shared/contracts/messages.ts';
 import type { MigrationEvent } from '@fhir-migrate/shared/contracts/migration-events.ts';
@@ -79,13 +80,8 @@ async function appendMigration(
 /** Plans as many chunks as may be in flight; returns where the migration stands. */
 export async function planMore(ctx: PipelineContext): Promise<PlannerStatus> {
   const events = await ensureStarted(ctx);
-  const control = [...events]
-    .reverse()
-    .find(
-      (e) => e.type === 'MigrationPaused' || e.type === 'MigrationResumed' || e.type === 'MigrationStopped',
-    );
-  if (control?.type === 'MigrationStopped') return { kind: 'stopped' };
-  if (control?.type === 'MigrationPaused') return { kind: 'paused' };
+  const control = controlStateOf(events);
+  if (control !== 'running') return { kind: control };
   const started = events.find((e) => e.type === 'MigrationStarted');
   if (started?.type !== 'MigrationStarted') throw new Error('migration has no MigrationStarted event');
 

@@ -7,9 +7,9 @@ import { dirname, resolve } from 'node:path';
 import type { PipelineContext } from '@fhir-migrate/shared/application/context.ts';
 import { reasonOf } from '@fhir-migrate/shared/application/errors.ts';
 import { summarize } from '@fhir-migrate/shared/application/summary.ts';
-import { loadVerification, recordOutcome } from '@fhir-migrate/shared/application/verifications.ts';
+import { loadVerification } from '@fhir-migrate/shared/application/verifications.ts';
 import type { VerificationRequestedMessage } from '@fhir-migrate/shared/contracts/messages.ts';
-import { forLedger, runVerification } from './verification-run.ts';
+import { runAndRecord } from './record-run.ts';
 
 export async function onVerificationRequested(
   ctx: PipelineContext,
@@ -18,23 +18,18 @@ export async function onVerificationRequested(
   const run = await loadVerification(ctx.ledger, msg.migrationId, msg.runId);
   if (!run) throw new Error(`verification run ${msg.runId} of ${msg.migrationId} is not in the ledger`);
   if (run.status === 'completed' || run.status === 'failed') return;
-  if (run.status === 'requested')
-    await recordOutcome(ctx.ledger, msg.migrationId, msg.runId, {
-      type: 'VerificationStarted',
-      at: ctx.now().toISOString(),
-      data: { by: 'verifier' },
-    });
   const summary = await summarize(ctx.ledger, msg.migrationId, ctx.now());
   const log = ctx.log.child({ runId: msg.runId, kind: run.kind });
   log.info('verification started');
   try {
-    const outcome = await runVerification(
+    const outcome = await runAndRecord(
       {
         source: ctx.source,
         destination: ctx.destination,
         workDir: resolve(dirname(resolve(ctx.config.state)), '.fhir-migrate-verify'),
         log,
       },
+      { ledger: ctx.ledger, migrationId: msg.migrationId, runId: msg.runId, by: 'verifier' },
       run.request,
       {
         resourceTypes: ctx.config.resourceTypes,
@@ -42,21 +37,11 @@ export async function onVerificationRequested(
         deepCheckCount: ctx.config.deepCheckCount,
         ...(summary.watermark ? { asOf: summary.watermark } : {}),
       },
-      ctx.now(),
+      ctx.now,
     );
-    await recordOutcome(ctx.ledger, msg.migrationId, msg.runId, {
-      type: 'VerificationCompleted',
-      at: ctx.now().toISOString(),
-      data: forLedger(outcome),
-    });
     log.info({ ok: outcome.ok }, 'verification completed');
   } catch (err) {
-    const reason = reasonOf(err);
-    await recordOutcome(ctx.ledger, msg.migrationId, msg.runId, {
-      type: 'VerificationFailed',
-      at: ctx.now().toISOString(),
-      data: { reason },
-    });
-    log.warn({ reason }, 'verification failed');
+    // Recorded as VerificationFailed on the run; the request itself is done.
+    log.warn({ reason: reasonOf(err) }, 'verification failed');
   }
 }

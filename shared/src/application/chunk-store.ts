@@ -36,21 +36,27 @@ export async function loadChunk(ledger: Ledger, migrationId: string, chunkId: st
 
 /** Every chunk of a migration in window order, folded from one read of the ledger. */
 export async function loadChunks(ledger: Ledger, migrationId: string): Promise<LoadedChunk[]> {
+  return chunksOf(await ledger.readAll(migrationId));
+}
+
+/** The chunks among a migration's events (from `Ledger.readAll`), folded, in window order. */
+export function chunksOf(events: readonly StoredEvent[]): LoadedChunk[] {
+  return [...streamsOf(events, chunkPrefix).entries()]
+    .map(([chunkId, stream]) => loaded(chunkId, stream))
+    .sort((a, b) => (a.state.plan?.index ?? 0) - (b.state.plan?.index ?? 0));
+}
+
+/** A migration's events grouped by stream (those whose id starts with `prefix`), each in seq order. */
+export function streamsOf(events: readonly StoredEvent[], prefix: string): Map<string, StoredEvent[]> {
   const byStream = new Map<string, StoredEvent[]>();
-  for (const e of await ledger.readAll(migrationId)) {
-    if (!e.streamId.startsWith(chunkPrefix)) continue;
+  for (const e of events) {
+    if (!e.streamId.startsWith(prefix)) continue;
     const list = byStream.get(e.streamId) ?? [];
     list.push(e);
     byStream.set(e.streamId, list);
   }
-  return [...byStream.entries()]
-    .map(([chunkId, events]) =>
-      loaded(
-        chunkId,
-        events.sort((a, b) => a.seq - b.seq),
-      ),
-    )
-    .sort((a, b) => (a.state.plan?.index ?? 0) - (b.state.plan?.index ?? 0));
+  for (const list of byStream.values()) list.sort((a, b) => a.seq - b.seq);
+  return byStream;
 }
 
 function loaded(chunkId: string, events: StoredEvent[]): LoadedChunk {
@@ -65,6 +71,11 @@ function loaded(chunkId: string, events: StoredEvent[]): LoadedChunk {
 
 export async function loadMigrationEvents(ledger: Ledger, migrationId: string): Promise<MigrationEvent[]> {
   return (await ledger.readStream(migrationId, migrationStreamId)).map(parseMigrationEvent);
+}
+
+/** The migration stream's events among a migration's events (from `Ledger.readAll`). */
+export function migrationEventsOf(events: readonly StoredEvent[]): MigrationEvent[] {
+  return (streamsOf(events, migrationStreamId).get(migrationStreamId) ?? []).map(parseMigrationEvent);
 }
 
 export interface Executed {

@@ -2,8 +2,9 @@
 import type { ResourceIssue } from '../contracts/events.ts';
 import { type ChunkStatus, isSettled } from '../domain/chunk.ts';
 import type { Ledger } from '../ports/ledger.ts';
-import { type LoadedChunk, loadChunks, loadMigrationEvents } from './chunk-store.ts';
-import { listVerifications, type VerificationRun } from './verifications.ts';
+import { chunksOf, type LoadedChunk, loadChunks, migrationEventsOf } from './chunk-store.ts';
+import { type ControlState, controlStateOf } from './control.ts';
+import { type VerificationRun, verificationsOf } from './verifications.ts';
 
 export interface ChunkSummary {
   chunkId: string;
@@ -76,7 +77,7 @@ export interface MigrationSummary {
   /** The newest verification run that finished (completed or failed). */
   lastVerification?: VerificationRun;
   searchParameters?: { copied: number; unchanged: number; failures: number; reindex: string };
-  control: 'running' | 'paused' | 'stopped';
+  control: ControlState;
   resourcesPerSecond?: number;
   list: ChunkSummary[];
 }
@@ -84,18 +85,15 @@ export interface MigrationSummary {
 const sum = (r: Record<string, number> | undefined) => Object.values(r ?? {}).reduce((a, b) => a + b, 0);
 
 export async function summarize(ledger: Ledger, migrationId: string, now: Date): Promise<MigrationSummary> {
-  const events = await loadMigrationEvents(ledger, migrationId);
-  const chunks = await loadChunks(ledger, migrationId);
-  const lastVerification = (await listVerifications(ledger, migrationId)).find(
+  // One read of the ledger for the whole projection: it runs on every status poll.
+  const all = await ledger.readAll(migrationId);
+  const events = migrationEventsOf(all);
+  const chunks = chunksOf(all);
+  const lastVerification = verificationsOf(all).find(
     (r) => r.status === 'completed' || r.status === 'failed',
   );
   const started = events.find((e) => e.type === 'MigrationStarted');
   const sp = [...events].reverse().find((e) => e.type === 'SearchParametersCopied');
-  const control = [...events]
-    .reverse()
-    .find(
-      (e) => e.type === 'MigrationPaused' || e.type === 'MigrationResumed' || e.type === 'MigrationStopped',
-    );
   const summary: MigrationSummary = {
     migrationId,
     started: !!started,
@@ -107,12 +105,7 @@ export async function summarize(ledger: Ledger, migrationId: string, now: Date):
     failuresTotal: 0,
     running: [],
     ...(lastVerification ? { lastVerification } : {}),
-    control:
-      control?.type === 'MigrationPaused'
-        ? 'paused'
-        : control?.type === 'MigrationStopped'
-          ? 'stopped'
-          : 'running',
+    control: controlStateOf(events),
     list: [],
   };
   if (started?.type === 'MigrationStarted') {

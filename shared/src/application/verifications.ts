@@ -11,7 +11,8 @@ import {
   type VerificationRequest,
 } from '../contracts/verification-events.ts';
 import type { Bus } from '../ports/bus.ts';
-import { type Ledger, LedgerConflictError } from '../ports/ledger.ts';
+import { type Ledger, LedgerConflictError, type StoredEvent } from '../ports/ledger.ts';
+import { streamsOf } from './chunk-store.ts';
 
 const prefix = 'verification-';
 export const verificationStreamId = (runId: string): string => `${prefix}${runId}`;
@@ -103,16 +104,14 @@ export async function loadVerification(
 
 /** Every run of a migration, newest first. */
 export async function listVerifications(ledger: Ledger, migrationId: string): Promise<VerificationRun[]> {
-  const byStream = new Map<string, { type: string; at: string; data: unknown }[]>();
-  for (const e of await ledger.readAll(migrationId)) {
-    if (!e.streamId.startsWith(prefix)) continue;
-    const list = byStream.get(e.streamId) ?? [];
-    list.push(e);
-    byStream.set(e.streamId, list);
-  }
+  return verificationsOf(await ledger.readAll(migrationId));
+}
+
+/** The verification runs among a migration's events (from `Ledger.readAll`), newest first. */
+export function verificationsOf(events: readonly StoredEvent[]): VerificationRun[] {
   const runs: VerificationRun[] = [];
-  for (const [stream, events] of byStream) {
-    const run = foldRun(stream.slice(prefix.length), events);
+  for (const [stream, list] of streamsOf(events, prefix)) {
+    const run = foldRun(stream.slice(prefix.length), list);
     if (run) runs.push(run);
   }
   return runs.sort((a, b) => (a.runId < b.runId ? 1 : -1));
