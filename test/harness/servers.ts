@@ -10,7 +10,8 @@ import { hapiJarPath, stateDir } from './paths.ts';
 export type ServerRole = 'source' | 'destination';
 
 export interface ServerInfo {
-  role: ServerRole;
+  /** The instance name: 'source' and 'destination' for the test pair, others for the benchmark's servers. */
+  role: string;
   port: number;
   /** FHIR base URL, e.g. http://127.0.0.1:8081/fhir */
   baseUrl: string;
@@ -44,10 +45,62 @@ export function defaultPort(role: ServerRole): number {
   return port;
 }
 
-const pidFile = (role: ServerRole) => join(stateDir, `${role}.json`);
+const pidFile = (name: string) => join(stateDir, `${name}.json`);
 
 /** The marker on a server's command line that lets stop() prove a PID is ours before killing it. */
-const instanceMarker = (role: ServerRole) => `--fhirtest.instance=${role}`;
+const instanceMarker = (name: string) => `--fhirtest.instance=${name}`;
+
+export interface InstanceOptions {
+  /** Letters, digits and '-': names the data folder, log and PID file under .test-servers/. */
+  name: string;
+  port: number;
+  /** Java heap in MB (default FHIR_TEST_HEAP_MB or 768, never more than 1024). */
+  heapMb?: number;
+  keepData?: boolean;
+  /** Refuse writes whose references do not resolve (the source does; a destination must not). */
+  referentialIntegrity: boolean;
+  startTimeoutMs?: number;
+}
+
+/** Starts one named HAPI server with its own data folder; resolves when it answers /metadata. */
+export async function startInstance(options: InstanceOptions): Promise<ServerInfo> {
+  if (!/^[a-z][a-z0-9-]{0,40}$/.test(options.name))
+    throw new Error(`invalid instance name '${options.name}'`);
+  await ensureHapiJar();
+  await mkdir(stateDir, { recursive: true });
+  const running = await readRunning(options.name);
+  if (running)
+    throw new Error(
+      `the ${options.name} test server is already running (pid ${running.pid}, ${running.baseUrl})`,
+    );
+  if (await portInUse(options.port)) throw new Error(`port ${options.port} on 127.0.0.1 is already in use`);
+  const heapMb = Math.min(options.heapMb ?? Number(process.env.FHIR_TEST_HEAP_MB ?? 768), 1024);
+  return startOne(
+    options.name,
+    options.port,
+    heapMb,
+    options.keepData ?? false,
+    options.startTimeoutMs ?? 300_000,
+    options.referentialIntegrity,
+  );
+}
+
+/** Stops one named server this harness started (by PID, after checking the PID is ours); false if none ran. */
+export async function stopInstance(name: string): Promise<boolean> {
+  const info = await readInfo(name);
+  if (!info) return false;
+  let stopped = false;
+  if (isOurs(info.pid, name)) {
+    process.kill(info.pid, 'SIGTERM');
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline && isAlive(info.pid)) await sleep(200);
+    if (isAlive(info.pid)) process.kill(info.pid, 'SIGKILL');
+    while (isAlive(info.pid)) await sleep(50);
+    stopped = true;
+  }
+  await rm(pidFile(name), { force: true });
+  return stopped;
+}
 
 /** Starts the source and the destination together; resolves when both answer /metadata. */
 export async function startServers(options: StartOptions = {}): Promise<Record<ServerRole, ServerInfo>> {
@@ -75,7 +128,14 @@ export async function startServers(options: StartOptions = {}): Promise<Record<S
   }
   const started = await Promise.allSettled(
     roles.map((role) =>
-      startOne(role, ports[role], heapMb, options.keepData ?? false, options.startTimeoutMs ?? 300_000),
+      startOne(
+        role,
+        ports[role],
+        heapMb,
+        options.keepData ?? false,
+        options.startTimeoutMs ?? 300_000,
+        role === 'source',
+      ),
     ),
   );
   const failures = started.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -93,11 +153,12 @@ export async function startServers(options: StartOptions = {}): Promise<Record<S
 }
 
 async function startOne(
-  role: ServerRole,
+  role: string,
   port: number,
   heapMb: number,
   keepData: boolean,
   timeoutMs: number,
+  referentialIntegrity: boolean,
 ): Promise<ServerInfo> {
   const dataDir = join(stateDir, role, 'data');
   if (!keepData) await rm(dataDir, { recursive: true, force: true });
@@ -115,8 +176,8 @@ async function startOne(
     '--server.address=127.0.0.1',
     `--server.port=${port}`,
     `--spring.datasource.url=jdbc:h2:file:${join(dataDir, 'fhir')};DB_CLOSE_ON_EXIT=FALSE`,
-    // The destination accepts resources in any order: $import and batch writes carry forward references.
-    `--fhirtest.referential-integrity=${role === 'source'}`,
+    // A destination accepts resources in any order: $import and batch writes carry forward references.
+    `--fhirtest.referential-integrity=${referentialIntegrity}`,
   ];
   const spawnedAt = Date.now();
   const child = spawn('java', args, { detached: true, stdio: ['ignore', log, log] });
@@ -158,29 +219,17 @@ async function startOne(
 /** Stops exactly the servers this harness started, by PID, after checking each PID is still ours. */
 export async function stopServers(): Promise<ServerRole[]> {
   const stopped: ServerRole[] = [];
-  for (const role of roles) {
-    const info = await readInfo(role);
-    if (!info) continue;
-    if (isOurs(info.pid, role)) {
-      process.kill(info.pid, 'SIGTERM');
-      const deadline = Date.now() + 20_000;
-      while (Date.now() < deadline && isAlive(info.pid)) await sleep(200);
-      if (isAlive(info.pid)) process.kill(info.pid, 'SIGKILL');
-      while (isAlive(info.pid)) await sleep(50);
-      stopped.push(role);
-    }
-    await rm(pidFile(role), { force: true });
-  }
+  for (const role of roles) if (await stopInstance(role)) stopped.push(role);
   return stopped;
 }
 
 /** The server recorded for `role`, if its process is still alive and still ours. */
-export async function readRunning(role: ServerRole): Promise<ServerInfo | undefined> {
+export async function readRunning(role: string): Promise<ServerInfo | undefined> {
   const info = await readInfo(role);
   return info && isOurs(info.pid, role) ? info : undefined;
 }
 
-async function readInfo(role: ServerRole): Promise<ServerInfo | undefined> {
+async function readInfo(role: string): Promise<ServerInfo | undefined> {
   if (!existsSync(pidFile(role))) return undefined;
   return JSON.parse(await readFile(pidFile(role), 'utf8')) as ServerInfo;
 }
@@ -196,7 +245,7 @@ function isAlive(pid: number): boolean {
   }
 }
 
-function isOurs(pid: number, role: ServerRole): boolean {
+function isOurs(pid: number, role: string): boolean {
   if (!isAlive(pid)) return false;
   try {
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');

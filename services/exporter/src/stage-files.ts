@@ -11,8 +11,11 @@ import type { ChunkEventData, ResourceIssue, StagedFile } from '@fhir-migrate/sh
 
 type ExportResult = ChunkEventData<'ExportCompleted'>;
 
+/** What staging needs of the pipeline (the benchmark drives it with exactly this). */
+export type StageContext = Pick<PipelineContext, 'config' | 'staging' | 'exportDialect' | 'log'>;
+
 export async function stageExport(
-  ctx: PipelineContext,
+  ctx: StageContext,
   chunkId: string,
   window: { since: string; till: string },
   manifest: ExportManifest,
@@ -79,7 +82,7 @@ export async function stageExport(
 }
 
 /** Bulk Data `deleted` files: NDJSON Bundles whose entries are `DELETE Type/id` requests. */
-async function readDeletions(ctx: PipelineContext, manifest: ExportManifest, rejected: ResourceIssue[]) {
+async function readDeletions(ctx: StageContext, manifest: ExportManifest, rejected: ResourceIssue[]) {
   const deletions: { type: string; id: string }[] = [];
   for (const file of manifest.deleted) {
     const body = await ctx.exportDialect.openFile(file.url);
