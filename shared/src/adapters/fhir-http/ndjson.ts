@@ -3,7 +3,9 @@
  * FHIR decimals such as 37.0000000000000000000 do not survive JSON.parse + JSON.stringify), one at a time,
  * so a file of any size is read in constant memory (bounded by its longest line).
  */
+import { isUtf8 } from 'node:buffer';
 import { compareInstants, type ParsedInstant, parseInstant, requireInstant } from './instant.ts';
+import { scanResourceFields } from './json-scan.ts';
 
 export interface NdjsonLine {
   /** 1-based line number. */
@@ -24,33 +26,36 @@ const CR = 0x0d;
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const lenientUtf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 
+export interface NdjsonLineBytes {
+  /** 1-based line number. */
+  line: number;
+  /** The line's bytes without its line ending (and without a UTF-8 BOM on line 1). */
+  bytes: Buffer;
+}
+
 /**
- * Yields the lines of an NDJSON byte stream. Handles `\n` and `\r\n`, a last line without a newline, and
- * multi-byte characters split across chunks (lines are split on the LF byte, which never occurs inside a
- * UTF-8 sequence, and decoded whole). A blank line in the middle is yielded (so a checker can flag it); the
+ * Yields the lines of an NDJSON byte stream as bytes. Handles `\n` and `\r\n`, a last line without a
+ * newline, and multi-byte characters split across chunks (lines are split on the LF byte, which never
+ * occurs inside a UTF-8 sequence). A blank line in the middle is yielded (so a checker can flag it); the
  * empty remainder after a final newline is not a line.
  */
-export async function* readNdjsonLines(
+export async function* readNdjsonLineBytes(
   stream: AsyncIterable<Uint8Array | string>,
   options: ReadNdjsonOptions = {},
-): AsyncGenerator<NdjsonLine> {
+): AsyncGenerator<NdjsonLineBytes> {
   const maxLineBytes = options.maxLineBytes ?? 256 * 1024 * 1024;
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   let line = 0;
 
-  const take = (tail: Buffer): NdjsonLine => {
+  const take = (tail: Buffer): NdjsonLineBytes => {
     let bytes = pending.length === 0 ? tail : Buffer.concat([...pending, tail]);
     pending = [];
     pendingBytes = 0;
     line++;
     if (bytes.length > 0 && bytes[bytes.length - 1] === CR) bytes = bytes.subarray(0, bytes.length - 1);
     if (line === 1 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
-    try {
-      return { line, text: strictUtf8.decode(bytes) };
-    } catch {
-      return { line, text: lenientUtf8.decode(bytes), invalidUtf8: true };
-    }
+    return { line, bytes };
   };
 
   for await (const chunk of stream) {
@@ -72,6 +77,20 @@ export async function* readNdjsonLines(
     }
   }
   if (pendingBytes > 0) yield take(Buffer.alloc(0));
+}
+
+/** The lines of an NDJSON byte stream as text (see readNdjsonLineBytes); invalid UTF-8 is flagged, not fatal. */
+export async function* readNdjsonLines(
+  stream: AsyncIterable<Uint8Array | string>,
+  options: ReadNdjsonOptions = {},
+): AsyncGenerator<NdjsonLine> {
+  for await (const { line, bytes } of readNdjsonLineBytes(stream, options)) {
+    try {
+      yield { line, text: strictUtf8.decode(bytes) };
+    } catch {
+      yield { line, text: lenientUtf8.decode(bytes), invalidUtf8: true };
+    }
+  }
 }
 
 export type LineFailureReason =
@@ -96,6 +115,20 @@ export interface LineCheckOptions {
 
 const fhirId = /^[A-Za-z0-9\-.]{1,64}$/;
 
+interface PreparedCheck {
+  expectedType?: string;
+  since?: ParsedInstant;
+  till?: ParsedInstant;
+}
+
+function prepare(options: LineCheckOptions): PreparedCheck {
+  return {
+    ...(options.expectedType !== undefined ? { expectedType: options.expectedType } : {}),
+    ...(options.since !== undefined ? { since: requireInstant(options.since, 'since') } : {}),
+    ...(options.till !== undefined ? { till: requireInstant(options.till, 'till') } : {}),
+  };
+}
+
 /**
  * Checks one NDJSON line holding a FHIR resource: JSON object, declared type, a valid id and a valid
  * `meta.lastUpdated`, and whether that instant lies in the half-open window [since, till). Pure; details
@@ -104,8 +137,26 @@ const fhirId = /^[A-Za-z0-9\-.]{1,64}$/;
  * `missing-lastUpdated`.
  */
 export function checkResourceLine(text: string, options: LineCheckOptions = {}): LineCheck {
-  const since = options.since !== undefined ? requireInstant(options.since, 'since') : undefined;
-  const till = options.till !== undefined ? requireInstant(options.till, 'till') : undefined;
+  return checkText(text, prepare(options));
+}
+
+/**
+ * The same check on a line's bytes, for a whole file at a time: the bounds are parsed once, and a line is
+ * scanned without building it (json-scan.ts), falling back to JSON.parse only where the scan cannot settle
+ * it. Bytes that are not UTF-8 are refused as invalid JSON (RFC 8259 requires UTF-8).
+ */
+export function createResourceLineChecker(options: LineCheckOptions = {}): (bytes: Buffer) => LineCheck {
+  const prepared = prepare(options);
+  return (bytes) => {
+    if (!isUtf8(bytes)) return { ok: false, reason: 'invalid-json', detail: 'not valid UTF-8' };
+    const fields = scanResourceFields(bytes);
+    if (fields?.resourceType !== undefined && fields.id !== undefined && fields.lastUpdated !== undefined)
+      return checkValues(fields.resourceType, fields.id, fields.lastUpdated, prepared);
+    return checkText(bytes.toString('utf8'), prepared);
+  };
+}
+
+function checkText(text: string, p: PreparedCheck): LineCheck {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -122,28 +173,33 @@ export function checkResourceLine(text: string, options: LineCheckOptions = {}):
       detail: `a JSON ${Array.isArray(value) ? 'array' : value === null ? 'null' : typeof value}, not an object`,
     };
   }
-  const resourceType = 'resourceType' in value ? value.resourceType : undefined;
+  const meta = 'meta' in value ? value.meta : undefined;
+  return checkValues(
+    'resourceType' in value ? value.resourceType : undefined,
+    'id' in value ? value.id : undefined,
+    typeof meta === 'object' && meta !== null && 'lastUpdated' in meta ? meta.lastUpdated : undefined,
+    p,
+  );
+}
+
+function checkValues(resourceType: unknown, id: unknown, lastUpdated: unknown, p: PreparedCheck): LineCheck {
   if (typeof resourceType !== 'string' || resourceType === '') {
     return { ok: false, reason: 'wrong-type', detail: 'resourceType is missing' };
   }
-  if (options.expectedType !== undefined && resourceType !== options.expectedType) {
+  if (p.expectedType !== undefined && resourceType !== p.expectedType) {
     return {
       ok: false,
       reason: 'wrong-type',
-      detail: `expected ${options.expectedType}, found ${safeName(resourceType)}`,
+      detail: `expected ${p.expectedType}, found ${safeName(resourceType)}`,
       resourceType,
     };
   }
-  const id = 'id' in value ? value.id : undefined;
   if (typeof id !== 'string' || id === '') {
     return { ok: false, reason: 'missing-id', detail: 'id is missing', resourceType };
   }
   if (!fhirId.test(id)) {
     return { ok: false, reason: 'missing-id', detail: 'id is not a valid FHIR id', resourceType };
   }
-  const meta = 'meta' in value ? value.meta : undefined;
-  const lastUpdated =
-    typeof meta === 'object' && meta !== null && 'lastUpdated' in meta ? meta.lastUpdated : undefined;
   if (typeof lastUpdated !== 'string') {
     return {
       ok: false,
@@ -163,7 +219,7 @@ export function checkResourceLine(text: string, options: LineCheckOptions = {}):
       id,
     };
   }
-  return { ok: true, resourceType, id, lastUpdated, inWindow: inWindow(instant, since, till) };
+  return { ok: true, resourceType, id, lastUpdated, inWindow: inWindow(instant, p.since, p.till) };
 }
 
 function inWindow(
