@@ -26,12 +26,22 @@ export interface PipelineContext {
 /** The context's clock as an ISO instant: the `at` of every command a handler decides. */
 export const nowIso = (ctx: Pick<PipelineContext, 'now'>): string => ctx.now().toISOString();
 
+/** Shortest and longest wait between two polls of a remote job. */
+export const pollBoundsMs = { min: 250, max: 30_000 } as const;
+
 /**
- * Delay before the n-th poll of a remote job: 250 ms, 500 ms, then every second for ten polls (small jobs
- * end within seconds, and a poll is cheap), then doubling up to 10 s. A server's Retry-After shortens it
- * but never lengthens it past that: HAPI says 120 s for jobs that take two.
+ * Delay before poll n of a remote job: a twentieth of the time the job has run so far, never under 250 ms
+ * or over 30 s. A job's end is then noticed within ~5% of its length, whatever the length (the old schedule
+ * — 1 s steps, then doubling to 10 s — noticed a 37 s import up to 10 s late). A poll is one cheap read.
+ * A server's Retry-After shortens a delay but never stretches it: HAPI says 120 s for jobs that take two.
  */
 export function pollDelayMs(poll: number, retryAfterMs?: number): number {
-  const schedule = poll < 2 ? 250 * 2 ** poll : poll < 12 ? 1000 : Math.min(10_000, 1000 * 2 ** (poll - 11));
-  return Math.max(250, Math.min(retryAfterMs ?? schedule, schedule));
+  let elapsed = 0;
+  let schedule: number = pollBoundsMs.min;
+  for (let n = 0; n <= poll; n++) {
+    schedule = Math.min(pollBoundsMs.max, Math.max(pollBoundsMs.min, elapsed / 20));
+    if (schedule === pollBoundsMs.max) break;
+    elapsed += schedule;
+  }
+  return Math.max(pollBoundsMs.min, Math.min(retryAfterMs ?? schedule, schedule));
 }
