@@ -21,7 +21,11 @@ export async function dryRunPlan(
   const windows: PlannedWindow[] = [];
   let watermark = start;
   while (windows.length < maxWindows) {
-    const next = await nextCountedWindow(ctx, watermark, now.getTime());
+    const previous = windows[windows.length - 1];
+    const hint = previous
+      ? { widthMs: Date.parse(previous.till) - Date.parse(previous.since), count: previous.count }
+      : undefined;
+    const next = await nextCountedWindow(ctx, watermark, now.getTime(), hint);
     if (!next) break;
     windows.push({
       since: iso(next.window.since),

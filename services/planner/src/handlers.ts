@@ -18,7 +18,7 @@ import type { MigrationEvent } from '@fhir-migrate/shared/contracts/migration-ev
 import { isApplied } from '@fhir-migrate/shared/domain/chunk.ts';
 import { iso } from '@fhir-migrate/shared/domain/window.ts';
 import { LedgerConflictError } from '@fhir-migrate/shared/ports/ledger.ts';
-import { nextCountedWindow } from './next-window.ts';
+import { nextCountedWindow, type WindowHint } from './next-window.ts';
 import { copySearchParameters } from './search-parameters.ts';
 import { earliestLastUpdated, typesToMigrate } from './source-queries.ts';
 
@@ -97,10 +97,14 @@ export async function planMore(ctx: PipelineContext): Promise<PlannerStatus> {
     const last = chunks[chunks.length - 1]?.state.plan;
     let watermark = last ? Date.parse(last.till) : Date.parse(started.data.startAt);
     let index = (last?.index ?? 0) + 1;
+    let hint: WindowHint | undefined = last
+      ? { widthMs: Date.parse(last.till) - Date.parse(last.since), count: last.expectedCount }
+      : undefined;
     try {
       while (inFlight < ctx.config.exportAhead + 1) {
-        const planned = await planOne(ctx, watermark, index);
+        const planned = await planOne(ctx, watermark, index, hint);
         if (!planned) return inFlight > 0 ? { kind: 'planning', inFlight } : await caughtUp(ctx, watermark);
+        hint = { widthMs: planned.window.till - planned.window.since, count: planned.count };
         watermark = planned.window.till;
         index++;
         if (!planned.skipped) inFlight++;
@@ -114,8 +118,8 @@ export async function planMore(ctx: PipelineContext): Promise<PlannerStatus> {
   throw new Error('planner kept conflicting with other planners');
 }
 
-async function planOne(ctx: PipelineContext, watermark: number, index: number) {
-  const next = await nextCountedWindow(ctx, watermark, ctx.now().getTime());
+async function planOne(ctx: PipelineContext, watermark: number, index: number, hint?: WindowHint) {
+  const next = await nextCountedWindow(ctx, watermark, ctx.now().getTime(), hint);
   if (!next || next.emptyAtHorizon) return undefined;
   const { window, count } = next;
   const chunkId = chunkIdOf(index);
@@ -145,7 +149,7 @@ async function planOne(ctx: PipelineContext, watermark: number, index: number) {
     skipped ? 'empty window skipped' : 'chunk planned',
   );
   if (!skipped) await announce(ctx, topics.chunkPlanned, chunkId, event.id);
-  return { window, skipped };
+  return { window, count, skipped };
 }
 
 async function caughtUp(ctx: PipelineContext, watermark: number): Promise<PlannerStatus> {

@@ -2,9 +2,9 @@
 import type { ResourceIssue } from '../contracts/events.ts';
 import { type ChunkStatus, isSettled } from '../domain/chunk.ts';
 import type { Ledger } from '../ports/ledger.ts';
-import { chunksOf, type LoadedChunk, loadChunks, migrationEventsOf } from './chunk-store.ts';
+import { type LoadedChunk, loadChunks, loadMigrationEvents } from './chunk-store.ts';
 import { type ControlState, controlStateOf } from './control.ts';
-import { type VerificationRun, verificationsOf } from './verifications.ts';
+import { listVerifications, type VerificationRun } from './verifications.ts';
 
 export interface ChunkSummary {
   chunkId: string;
@@ -85,13 +85,13 @@ export interface MigrationSummary {
 const sum = (r: Record<string, number> | undefined) => Object.values(r ?? {}).reduce((a, b) => a + b, 0);
 
 export async function summarize(ledger: Ledger, migrationId: string, now: Date): Promise<MigrationSummary> {
-  // One read of the ledger for the whole projection: it runs on every status poll.
-  const all = await ledger.readAll(migrationId);
-  const events = migrationEventsOf(all);
-  const chunks = chunksOf(all);
-  const lastVerification = verificationsOf(all).find(
-    (r) => r.status === 'completed' || r.status === 'failed',
-  );
+  // It runs on every status poll: chunks come from the process's folded cache, which reads only what moved.
+  const [events, chunks, verifications] = await Promise.all([
+    loadMigrationEvents(ledger, migrationId),
+    loadChunks(ledger, migrationId),
+    listVerifications(ledger, migrationId),
+  ]);
+  const lastVerification = verifications.find((r) => r.status === 'completed' || r.status === 'failed');
   const started = events.find((e) => e.type === 'MigrationStarted');
   const sp = [...events].reverse().find((e) => e.type === 'SearchParametersCopied');
   const summary: MigrationSummary = {

@@ -11,8 +11,7 @@ import {
   type VerificationRequest,
 } from '../contracts/verification-events.ts';
 import type { Bus } from '../ports/bus.ts';
-import { type Ledger, LedgerConflictError, type StoredEvent } from '../ports/ledger.ts';
-import { streamsOf } from './chunk-store.ts';
+import { type Ledger, LedgerConflictError } from '../ports/ledger.ts';
 
 const prefix = 'verification-';
 export const verificationStreamId = (runId: string): string => `${prefix}${runId}`;
@@ -104,14 +103,9 @@ export async function loadVerification(
 
 /** Every run of a migration, newest first. */
 export async function listVerifications(ledger: Ledger, migrationId: string): Promise<VerificationRun[]> {
-  return verificationsOf(await ledger.readAll(migrationId));
-}
-
-/** The verification runs among a migration's events (from `Ledger.readAll`), newest first. */
-export function verificationsOf(events: readonly StoredEvent[]): VerificationRun[] {
   const runs: VerificationRun[] = [];
-  for (const [stream, list] of streamsOf(events, prefix)) {
-    const run = foldRun(stream.slice(prefix.length), list);
+  for (const { streamId } of await ledger.listStreams(migrationId, prefix)) {
+    const run = foldRun(streamId.slice(prefix.length), await ledger.readStream(migrationId, streamId));
     if (run) runs.push(run);
   }
   return runs.sort((a, b) => (a.runId < b.runId ? 1 : -1));

@@ -37,6 +37,7 @@ const names = {
 let escaped = false;
 
 /** Any byte that makes a string need the slow scan: a control character or a backslash. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: raw control characters are what it looks for (JSON forbids them in strings)
 const needsCarefulStrings = /[\x00-\x1f\\]/;
 
 export function scanResourceFields(bytes: Buffer): ScannedFields | undefined {
