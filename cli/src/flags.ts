@@ -99,7 +99,7 @@ const flagPaths: {
     option: 'maxConcurrentImports',
     path: ['maxConcurrentImports'],
     parse: Number,
-    help: 'import jobs at once per destination (default 5)',
+    help: 'accepted, not used yet: chunks are imported one at a time, in window order (default 5)',
   },
   {
     flag: '--export-ahead <n>',
