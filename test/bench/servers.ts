@@ -1,6 +1,6 @@
 /** The benchmark's own pair of HAPI servers (never the test pair), and the FHIR calls it makes on them. */
-import { FhirHttpError, getJson } from '../harness/fhir-http.ts';
-import { readRunning, type ServerInfo, startInstance, stopInstance } from '../harness/servers.ts';
+import { countOf, FhirHttpError } from '../harness/fhir-http.ts';
+import { type ServerInfo, startInstances, stopInstance } from '../harness/servers.ts';
 
 export const benchInstances = { source: 'bench-source', destination: 'bench-destination' } as const;
 
@@ -19,23 +19,16 @@ function port(name: string, fallback: number): number {
 
 /** Starts both with empty data (BENCH_SOURCE_PORT / BENCH_DEST_PORT, default 8091 / 8092). */
 export async function startBenchServers(): Promise<BenchServers> {
-  for (const name of Object.values(benchInstances)) {
-    const running = await readRunning(name);
-    if (running)
-      throw new Error(`${name} is already running (pid ${running.pid}); run 'npm run bench -- --stop' first`);
-  }
-  const [source, destination] = await Promise.all([
-    startInstance({
-      name: benchInstances.source,
-      port: port('BENCH_SOURCE_PORT', 8091),
-      referentialIntegrity: true,
-    }),
-    startInstance({
-      name: benchInstances.destination,
-      port: port('BENCH_DEST_PORT', 8092),
-      referentialIntegrity: false,
-    }),
-  ]);
+  const [source, destination] = (await startInstances(
+    [
+      { name: benchInstances.source, port: port('BENCH_SOURCE_PORT', 8091), referentialIntegrity: true },
+      { name: benchInstances.destination, port: port('BENCH_DEST_PORT', 8092), referentialIntegrity: false },
+    ],
+    {
+      stopCommand: 'npm run bench -- --stop',
+      portSetting: (name) => (name === benchInstances.source ? 'BENCH_SOURCE_PORT' : 'BENCH_DEST_PORT'),
+    },
+  )) as [ServerInfo, ServerInfo];
   return { source, destination };
 }
 
@@ -64,11 +57,7 @@ export async function emptyServer(baseUrl: string, types: readonly string[]): Pr
 /** Resources of `types` on the server, per type. */
 export async function countsOf(baseUrl: string, types: readonly string[]): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
-  for (const type of types) {
-    const bundle = await getJson<{ total?: number }>(`${baseUrl}/${type}?_summary=count&_total=accurate`);
-    if (typeof bundle.total !== 'number') throw new Error(`${baseUrl}/${type} count returned no total`);
-    counts[type] = bundle.total;
-  }
+  for (const type of types) counts[type] = await countOf(baseUrl, type, '_total=accurate');
   return counts;
 }
 

@@ -62,27 +62,56 @@ export interface InstanceOptions {
   startTimeoutMs?: number;
 }
 
-/** Starts one named HAPI server with its own data folder; resolves when it answers /metadata. */
-export async function startInstance(options: InstanceOptions): Promise<ServerInfo> {
-  if (!/^[a-z][a-z0-9-]{0,40}$/.test(options.name))
-    throw new Error(`invalid instance name '${options.name}'`);
+export interface StartHints {
+  /** How to stop servers left running, named in the error when one is. */
+  stopCommand: string;
+  /** What sets an instance's port, named in the error when it is taken. */
+  portSetting?: (name: string) => string;
+}
+
+/**
+ * Starts named HAPI servers together, each with its own data folder; resolves when all answer /metadata.
+ * Every instance is checked (not running yet, port free) before any starts, and when one fails to start
+ * the others are stopped again.
+ */
+export async function startInstances(list: InstanceOptions[], hints: StartHints): Promise<ServerInfo[]> {
+  const ports = new Set(list.map((o) => o.port));
+  if (ports.size !== list.length)
+    throw new Error(`two servers would share a port: ${list.map((o) => o.port).join(', ')}`);
   await ensureHapiJar();
   await mkdir(stateDir, { recursive: true });
-  const running = await readRunning(options.name);
-  if (running)
-    throw new Error(
-      `the ${options.name} test server is already running (pid ${running.pid}, ${running.baseUrl})`,
-    );
-  if (await portInUse(options.port)) throw new Error(`port ${options.port} on 127.0.0.1 is already in use`);
-  const heapMb = Math.min(options.heapMb ?? Number(process.env.FHIR_TEST_HEAP_MB ?? 768), 1024);
-  return startOne(
-    options.name,
-    options.port,
-    heapMb,
-    options.keepData ?? false,
-    options.startTimeoutMs ?? 300_000,
-    options.referentialIntegrity,
+  for (const o of list) {
+    if (!/^[a-z][a-z0-9-]{0,40}$/.test(o.name)) throw new Error(`invalid instance name '${o.name}'`);
+    const running = await readRunning(o.name);
+    if (running)
+      throw new Error(
+        `the ${o.name} test server is already running (pid ${running.pid}, ${running.baseUrl}); run '${hints.stopCommand}' first`,
+      );
+    if (await portInUse(o.port))
+      throw new Error(
+        `port ${o.port} on 127.0.0.1 is already in use${hints.portSetting ? `; set ${hints.portSetting(o.name)} to a free port` : ''}`,
+      );
+  }
+  const started = await Promise.allSettled(
+    list.map((o) =>
+      startOne(
+        o.name,
+        o.port,
+        Math.min(o.heapMb ?? Number(process.env.FHIR_TEST_HEAP_MB ?? 768), 1024),
+        o.keepData ?? false,
+        o.startTimeoutMs ?? 300_000,
+        o.referentialIntegrity,
+      ),
+    ),
   );
+  const failures = started.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failures.length > 0) {
+    for (const o of list) await stopInstance(o.name);
+    throw new Error(
+      failures.map((f) => (f.reason instanceof Error ? f.reason.message : String(f.reason))).join('\n'),
+    );
+  }
+  return started.map((r) => (r as PromiseFulfilledResult<ServerInfo>).value);
 }
 
 /** Stops one named server this harness started (by PID, after checking the PID is ours); false if none ran. */
@@ -104,51 +133,24 @@ export async function stopInstance(name: string): Promise<boolean> {
 
 /** Starts the source and the destination together; resolves when both answer /metadata. */
 export async function startServers(options: StartOptions = {}): Promise<Record<ServerRole, ServerInfo>> {
-  await ensureHapiJar();
-  const heapMb = Math.min(options.heapMb ?? Number(process.env.FHIR_TEST_HEAP_MB ?? 768), 1024);
   const ports: Record<ServerRole, number> = {
     source: options.sourcePort ?? defaultPort('source'),
     destination: options.destinationPort ?? defaultPort('destination'),
   };
-  if (ports.source === ports.destination)
-    throw new Error(`source and destination ports are both ${ports.source}`);
-  await mkdir(stateDir, { recursive: true });
-  for (const role of roles) {
-    const running = await readRunning(role);
-    if (running) {
-      throw new Error(
-        `the ${role} test server is already running (pid ${running.pid}, ${running.baseUrl}); run 'npm run test-servers:stop' first`,
-      );
-    }
-    if (await portInUse(ports[role])) {
-      throw new Error(
-        `port ${ports[role]} on 127.0.0.1 is already in use; set FHIR_${role === 'source' ? 'SOURCE' : 'DEST'}_PORT to a free port`,
-      );
-    }
-  }
-  const started = await Promise.allSettled(
-    roles.map((role) =>
-      startOne(
-        role,
-        ports[role],
-        heapMb,
-        options.keepData ?? false,
-        options.startTimeoutMs ?? 300_000,
-        role === 'source',
-      ),
-    ),
-  );
-  const failures = started.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failures.length > 0) {
-    await stopServers();
-    throw new Error(
-      failures.map((f) => (f.reason instanceof Error ? f.reason.message : String(f.reason))).join('\n'),
-    );
-  }
-  const [source, destination] = started.map((r) => (r as PromiseFulfilledResult<ServerInfo>).value) as [
-    ServerInfo,
-    ServerInfo,
-  ];
+  const [source, destination] = (await startInstances(
+    roles.map((role) => ({
+      name: role,
+      port: ports[role],
+      ...(options.heapMb !== undefined ? { heapMb: options.heapMb } : {}),
+      ...(options.keepData !== undefined ? { keepData: options.keepData } : {}),
+      ...(options.startTimeoutMs !== undefined ? { startTimeoutMs: options.startTimeoutMs } : {}),
+      referentialIntegrity: role === 'source',
+    })),
+    {
+      stopCommand: 'npm run test-servers:stop',
+      portSetting: (name) => (name === 'source' ? 'FHIR_SOURCE_PORT' : 'FHIR_DEST_PORT'),
+    },
+  )) as [ServerInfo, ServerInfo];
   return { source, destination };
 }
 

@@ -7,6 +7,7 @@ import {
   createResourceLineChecker,
   type LineCheckOptions,
   type LineFailureReason,
+  lineContent,
 } from '@fhir-migrate/shared/adapters/fhir-http/ndjson.ts';
 
 export interface BlockRejection {
@@ -30,7 +31,6 @@ export interface BlockVerdict {
 }
 
 const LF = 0x0a;
-const CR = 0x0d;
 
 export interface BlockTask {
   block: Uint8Array;
@@ -55,15 +55,8 @@ export function checkBlock(task: BlockTask): BlockVerdict {
       end = block.length;
       changed = true; // the last line gets its newline
     }
-    let bytes = block.subarray(start, end);
-    if (bytes.length > 0 && bytes[bytes.length - 1] === CR) {
-      bytes = bytes.subarray(0, bytes.length - 1);
-      changed = true;
-    }
-    if (lines === 0 && task.first && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) {
-      bytes = bytes.subarray(3);
-      changed = true;
-    }
+    const bytes = lineContent(block.subarray(start, end), lines === 0 && task.first);
+    if (bytes.length !== end - start) changed = true;
     lines++;
     const result = check(bytes);
     if (result.ok) {

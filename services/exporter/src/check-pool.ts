@@ -20,7 +20,6 @@ interface Slot {
 
 export interface CheckPool {
   check(task: BlockTask): Promise<BlockVerdict>;
-  close(): Promise<void>;
 }
 
 const workerUrl = new URL('./check-worker.mjs', import.meta.url);
@@ -70,11 +69,6 @@ export function createCheckPool(size = 1): CheckPool {
         // The block is copied to the worker: the main thread still stages it.
         slot.worker.postMessage({ id, task });
       });
-    },
-    async close() {
-      const live = slots.filter((s): s is Slot => s !== undefined);
-      slots.fill(undefined);
-      await Promise.all(live.map((s) => s.worker.terminate()));
     },
   };
 }

@@ -12,16 +12,19 @@
 import type { ChunkEvent, ChunkEventData, ResourceIssue } from '../contracts/events.ts';
 import { DomainError } from './errors.ts';
 
-export type ChunkStatus =
-  | 'initial'
-  | 'planned'
-  | 'skipped'
-  | 'exporting'
-  | 'exported'
-  | 'importing'
-  | 'imported'
-  | 'verified'
-  | 'failed';
+export const chunkStatuses = [
+  'initial',
+  'planned',
+  'skipped',
+  'exporting',
+  'exported',
+  'importing',
+  'imported',
+  'verified',
+  'failed',
+] as const;
+
+export type ChunkStatus = (typeof chunkStatuses)[number];
 
 export interface ChunkState {
   status: ChunkStatus;

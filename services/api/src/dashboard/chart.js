@@ -40,15 +40,16 @@ export function drawChart(svg, chart) {
   const sy = (/** @type {number} */ y) =>
     height - m.bottom - ((y - y0) / (y1 - y0)) * (height - m.top - m.bottom);
 
+  const xAxis = svgEl('line', {
+    class: 'axis',
+    x1: m.left,
+    x2: width - m.right,
+    y1: height - m.bottom,
+    y2: height - m.bottom,
+  });
   if (chart.points.length === 0) {
     nodes.push(
-      svgEl('line', {
-        class: 'axis',
-        x1: m.left,
-        x2: width - m.right,
-        y1: height - m.bottom,
-        y2: height - m.bottom,
-      }),
+      xAxis,
       svgEl(
         'text',
         { class: 'empty', x: (m.left + width - m.right) / 2, y: height / 2, 'text-anchor': 'middle' },
@@ -72,15 +73,7 @@ export function drawChart(svg, chart) {
       svgEl('text', { class: 'tick', x, y: height - m.bottom + 16, 'text-anchor': 'middle' }, t.label),
     );
   }
-  nodes.push(
-    svgEl('line', {
-      class: 'axis',
-      x1: m.left,
-      x2: width - m.right,
-      y1: height - m.bottom,
-      y2: height - m.bottom,
-    }),
-  );
+  nodes.push(xAxis);
 
   const reference = chart.reference;
   const [a, b] = reference?.points ?? [];

@@ -1,21 +1,14 @@
 /** Read routes: the migration summary, its timeline, chunks, one chunk's events and failed resources. */
 import { failureRows, summarize, timeline } from '@fhir-migrate/shared/application/summary.ts';
+import { chunkStatuses } from '@fhir-migrate/shared/domain/chunk.ts';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { type ApiDeps, migrationParams, paging } from '../deps.ts';
 import { ApiError } from '../problem.ts';
 
-const chunkStatus = z.enum([
-  'planned',
-  'exporting',
-  'exported',
-  'importing',
-  'imported',
-  'verified',
-  'skipped',
-  'failed',
-]);
+/** A chunk's status as the API filters on it: every status but the domain's 'initial' (no chunk yet). */
+const chunkStatus = z.enum(chunkStatuses).exclude(['initial']);
 
 export async function migrationRoutes(root: FastifyInstance, deps: ApiDeps): Promise<void> {
   const app = root.withTypeProvider<ZodTypeProvider>();

@@ -34,6 +34,17 @@ export interface NdjsonLineBytes {
 }
 
 /**
+ * A line's content without its line ending: a trailing `\r` (of `\r\n`) is dropped, and on the file's first
+ * line a UTF-8 BOM. The same bytes when there is neither.
+ */
+export function lineContent(bytes: Buffer, firstOfFile: boolean): Buffer {
+  let out = bytes;
+  if (out.length > 0 && out[out.length - 1] === CR) out = out.subarray(0, out.length - 1);
+  if (firstOfFile && out[0] === 0xef && out[1] === 0xbb && out[2] === 0xbf) out = out.subarray(3);
+  return out;
+}
+
+/**
  * Yields the lines of an NDJSON byte stream as bytes. Handles `\n` and `\r\n`, a last line without a
  * newline, and multi-byte characters split across chunks (lines are split on the LF byte, which never
  * occurs inside a UTF-8 sequence). A blank line in the middle is yielded (so a checker can flag it); the
@@ -49,13 +60,11 @@ export async function* readNdjsonLineBytes(
   let line = 0;
 
   const take = (tail: Buffer): NdjsonLineBytes => {
-    let bytes = pending.length === 0 ? tail : Buffer.concat([...pending, tail]);
+    const bytes = pending.length === 0 ? tail : Buffer.concat([...pending, tail]);
     pending = [];
     pendingBytes = 0;
     line++;
-    if (bytes.length > 0 && bytes[bytes.length - 1] === CR) bytes = bytes.subarray(0, bytes.length - 1);
-    if (line === 1 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
-    return { line, bytes };
+    return { line, bytes: lineContent(bytes, line === 1) };
   };
 
   for await (const chunk of stream) {
