@@ -4,6 +4,7 @@
  */
 import type { PipelineContext } from '@fhir-migrate/shared/application/context.ts';
 import { iso, type Window } from '@fhir-migrate/shared/domain/window.ts';
+import { mapLimit } from '@fhir-migrate/shared/runtime/map-limit.ts';
 
 /** What the source queries need: the configuration and a client for the source. */
 export type SourceContext = Pick<PipelineContext, 'config' | 'source'>;
@@ -42,12 +43,8 @@ async function countType(ctx: SourceContext, type: string, query: string): Promi
 export async function countWindow(ctx: SourceContext, window: Window): Promise<number> {
   const types = await typesToMigrate(ctx);
   const query = `_lastUpdated=ge${encodeURIComponent(iso(window.since))}&_lastUpdated=lt${encodeURIComponent(iso(window.till))}`;
-  let total = 0;
-  for (let i = 0; i < types.length; i += 8) {
-    const counts = await Promise.all(types.slice(i, i + 8).map((t) => countType(ctx, t, query)));
-    total += counts.reduce((a, b) => a + b, 0);
-  }
-  return total;
+  const counts = await mapLimit(types, 8, (t) => countType(ctx, t, query));
+  return counts.reduce((a, b) => a + b, 0);
 }
 
 /** The earliest lastUpdated on the source over the types, or undefined for an empty source. */

@@ -15,8 +15,9 @@
  */
 import { createHash } from 'node:crypto';
 import { canonicalString, differingPaths } from '@fhir-migrate/shared/domain/canonical.ts';
+import { mapLimit } from '@fhir-migrate/shared/runtime/map-limit.ts';
 import { pendingTest } from './as-of.ts';
-import { mapLimit, normalizeFilter, parseRef, withQuery } from './query.ts';
+import { normalizeFilter, parseRef, withQuery } from './query.ts';
 import { type ListKind, openScratch, type Scratch, type TypeTally } from './scratch.ts';
 import { lastUpdatedOf, readResource, searchPages } from './search.ts';
 import { typesInScope } from './surface.ts';

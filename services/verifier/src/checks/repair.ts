@@ -12,7 +12,8 @@ import {
   createBatchSender,
 } from '@fhir-migrate/shared/adapters/fhir-http/dialects/rest-batch.ts';
 import { sanitizeReason } from '@fhir-migrate/shared/application/errors.ts';
-import { mapLimit, parseRef, type Ref } from './query.ts';
+import { mapLimit } from '@fhir-migrate/shared/runtime/map-limit.ts';
+import { parseRef, type Ref } from './query.ts';
 import type { ReconcileReport } from './reconcile.ts';
 import { readResource } from './search.ts';
 import type { CheckDeps } from './types.ts';

@@ -10,8 +10,9 @@
  */
 import { createHash } from 'node:crypto';
 import { differingPaths } from '@fhir-migrate/shared/domain/canonical.ts';
+import { mapLimit } from '@fhir-migrate/shared/runtime/map-limit.ts';
 import { pendingTest } from './as-of.ts';
-import { mapLimit, normalizeFilter, type Ref, withQuery } from './query.ts';
+import { normalizeFilter, type Ref, withQuery } from './query.ts';
 import { createLowestSampler } from './sampler.ts';
 import { lastUpdatedOf, readResource, searchPages } from './search.ts';
 import { typesInScope } from './surface.ts';

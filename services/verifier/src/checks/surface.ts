@@ -4,9 +4,10 @@
  * is why the full reconciliation exists. HAPI answers an estimate unless asked for `_total=accurate`.
  */
 import type { FhirClient } from '@fhir-migrate/shared/adapters/fhir-http/client.ts';
+import { mapLimit } from '@fhir-migrate/shared/runtime/map-limit.ts';
 import { z } from 'zod';
 import { CheckError, withContext } from './errors.ts';
-import { assertResourceType, isResourceType, mapLimit, normalizeFilter, withQuery } from './query.ts';
+import { assertResourceType, isResourceType, normalizeFilter, withQuery } from './query.ts';
 import type { CheckDeps, CheckScope, Progress, Side } from './types.ts';
 
 export interface SurfaceRow {

@@ -22,6 +22,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { StagedObject, Staging } from '../../ports/staging.ts';
 import { StagingNotFoundError } from '../../ports/staging.ts';
+import { mapLimit } from '../../runtime/map-limit.ts';
 import {
   MIN_SECRET_BYTES,
   type ServedObject,
@@ -119,23 +120,6 @@ function toBytes(chunk: unknown, key: string): Uint8Array {
 
 function compareKeys(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-}
-
-async function mapLimited<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await fn(items[index] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }
 
 export async function createFsStaging(options: FsStagingOptions): Promise<FsStaging> {
@@ -376,7 +360,7 @@ export async function createFsStaging(options: FsStagingOptions): Promise<FsStag
       const keys: string[] = [];
       await walk(folder ? objectPath(folder) : dirs.objects, folder ? `${folder}/` : '', keys);
       const matching = keys.filter((key) => key.startsWith(prefix)).sort(compareKeys);
-      const described = await mapLimited(matching, LIST_CONCURRENCY, describe);
+      const described = await mapLimit(matching, LIST_CONCURRENCY, describe);
       return described.filter((object): object is StagedObject => object !== undefined);
     },
 
