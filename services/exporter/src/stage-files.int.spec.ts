@@ -109,4 +109,48 @@ describe('staging an export (in-memory export dialect, real staging folder)', ()
     const keys = (await staging.list('m1/chunk-000001/')).map((o) => o.key);
     expect(keys).toEqual(['m1/chunk-000001/Encounter-0002.ndjson', 'm1/chunk-000001/Patient-0001.ndjson']);
   });
+
+  it('downloads a file again from its first byte when the transfer breaks off, and stages it once', async () => {
+    let opened = 0;
+    const whole = files['http://src/Binary/p'] as string;
+    ctx.exportDialect = {
+      ...inMemoryDialect,
+      openFile: async (url: string) => {
+        if (url !== 'http://src/Binary/p') return inMemoryDialect.openFile(url);
+        opened++;
+        if (opened > 2) return Readable.from([Buffer.from(whole)]);
+        // The first two transfers die after half the file, the way a reset connection ends a body.
+        return Readable.from(
+          (async function* () {
+            yield Buffer.from(whole.slice(0, whole.length / 2));
+            throw Object.assign(new Error('terminated'), { cause: { code: 'UND_ERR_SOCKET' } });
+          })(),
+        );
+      },
+    } as ExportDialect;
+    const result = await stageExport(ctx, 'chunk-000001', window, manifest);
+    expect(opened).toBe(3);
+    expect(result.staged).toEqual({ Patient: 3, Encounter: 0 });
+    // The same lines are refused as in a clean download, once each: nothing from the broken tries is kept.
+    expect(result.rejected.map((r) => r.line)).toEqual([2, 3, 4].map((n) => n + 1));
+    let staged = '';
+    for await (const c of await staging.get('m1/chunk-000001/Patient-0001.ndjson')) staged += c.toString();
+    expect(staged.split('\n').filter(Boolean)).toHaveLength(3);
+  });
+
+  it('gives up after the last try, naming the file', async () => {
+    ctx.exportDialect = {
+      ...inMemoryDialect,
+      openFile: async () =>
+        Readable.from(
+          (async function* () {
+            yield Buffer.from('{"resourceType":"Patient"');
+            throw Object.assign(new Error('terminated'), { cause: { code: 'UND_ERR_SOCKET' } });
+          })(),
+        ),
+    } as ExportDialect;
+    await expect(stageExport(ctx, 'chunk-000001', window, manifest)).rejects.toThrow(
+      /export file m1\/chunk-000001\/Patient-0001.ndjson \(http:\/\/src\/Binary\/p\) broke off 4 times, last: .*terminated/,
+    );
+  });
 });
