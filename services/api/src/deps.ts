@@ -1,7 +1,9 @@
 /** What the API works with: the ledger and the bus of the migration it serves, and its settings. */
 import type { Bus } from '@fhir-migrate/shared/ports/bus.ts';
 import type { Ledger } from '@fhir-migrate/shared/ports/ledger.ts';
+import type { RouteOptions } from 'fastify';
 import { z } from 'zod';
+import type { RateLimitSettings } from './plugins/rate-limits.ts';
 
 export interface ApiDeps {
   ledger: Ledger;
@@ -17,6 +19,10 @@ export interface ApiDeps {
   ready?: () => Promise<string | undefined>;
   /** Where unexpected errors are logged (never sent to clients). */
   logError?: (err: unknown) => void;
+  /** Per-client request limits over the defaults (plugins/rate-limits.ts). */
+  rateLimits?: RateLimitSettings;
+  /** Told of every route as it is registered, before any of them (for audits and tests). */
+  onRoute?: (route: RouteOptions) => void;
 }
 
 export const migrationParams = z.object({

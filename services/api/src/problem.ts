@@ -3,7 +3,7 @@
  * typed application errors → their status, anything else → 500 without internals.
  */
 import { ControlError } from '@fhir-migrate/shared/application/control.ts';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 
 export interface Problem {
@@ -20,6 +20,7 @@ const titles: Record<number, string> = {
   404: 'Not found',
   409: 'Conflict',
   413: 'Payload too large',
+  414: 'URI too long',
   415: 'Unsupported media type',
   429: 'Too many requests',
   500: 'Internal error',
@@ -42,9 +43,21 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * Errors the router raises before a request reaches any hook (Fastify's `frameworkErrors`): a path that is
+ * not valid URL encoding, or a path segment over maxParamLength. Answered without echoing the path.
+ */
+export function frameworkProblem(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  const details: Record<string, string> = {
+    FST_ERR_BAD_URL: 'the URL is not valid: a path segment is not valid percent-encoding',
+    FST_ERR_MAX_PARAM_LENGTH: 'a path segment is longer than any id this API knows',
+  };
+  sendProblem(reply, error.statusCode ?? 400, details[error.code] ?? 'the request could not be routed');
+}
+
 export function registerProblems(app: FastifyInstance, log?: (err: unknown) => void): void {
   app.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, 404, `no route ${request.method} ${request.url.split('?')[0]}`),
+    sendProblem(reply, 404, `no route ${request.method} ${request.url.split('?')[0]?.slice(0, 200)}`),
   );
   app.setErrorHandler((error, _request, reply) => {
     if (hasZodFastifySchemaValidationErrors(error))

@@ -12,19 +12,25 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { actor, requireToken } from '../auth.ts';
 import { type ApiDeps, migrationParams } from '../deps.ts';
+import type { FailedTokens } from '../plugins/rate-limits.ts';
 import { ApiError } from '../problem.ts';
 
-export async function operationRoutes(root: FastifyInstance, deps: ApiDeps): Promise<void> {
+export async function operationRoutes(
+  root: FastifyInstance,
+  deps: ApiDeps,
+  failedTokens: FailedTokens,
+): Promise<void> {
   const app = root.withTypeProvider<ZodTypeProvider>();
   const now = deps.now ?? (() => new Date());
-  const auth = requireToken(deps.apiKey);
+  // On request, before the body is read: a refused caller costs no parsing and learns nothing from validation.
+  const auth = requireToken(deps.apiKey, failedTokens);
   const security = [{ bearer: [] }];
 
   for (const action of ['pause', 'resume', 'stop'] as const) {
     app.post(
       `/api/migrations/:migrationId/${action}`,
       {
-        preHandler: auth,
+        onRequest: auth,
         schema: {
           summary: {
             pause: 'Plan no new chunks (in-flight chunks finish)',
@@ -72,7 +78,7 @@ export async function operationRoutes(root: FastifyInstance, deps: ApiDeps): Pro
   app.post(
     '/api/migrations/:migrationId/verifications',
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         summary: 'Request a verification run (surface, deep or full); the verifier service carries it out',
         tags: ['verification'],
@@ -111,7 +117,7 @@ export async function operationRoutes(root: FastifyInstance, deps: ApiDeps): Pro
   app.post(
     '/api/dead-letters/replay',
     {
-      preHandler: auth,
+      onRequest: auth,
       schema: {
         summary:
           'Move dead letters back to their subscriptions (idempotent: handlers ignore steps already done)',
