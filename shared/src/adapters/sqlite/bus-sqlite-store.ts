@@ -4,6 +4,7 @@
  * every settlement names the lock token, so a receiver whose lock expired cannot settle another's delivery.
  */
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { z } from 'zod';
 import type { DeadLetter, OutgoingMessage, ReceivedMessage } from '../../ports/bus.ts';
 import { fromJsonText, type SqliteDatabase, toJsonText } from './database.ts';
@@ -40,6 +41,26 @@ const replayRow = z.object({ body: z.string(), enqueued_at: z.number() });
 const names = z.array(z.string());
 
 const maxReasonLength = 1000;
+
+/**
+ * A lock token names the process holding it (`host/pid/uuid`), so that a restarted process on the same host
+ * can release the locks of one that died (kill -9, OOM) at once instead of waiting for them to expire.
+ */
+const lockOwner = `${hostname()}/${process.pid}/`;
+
+/** Whether the process named in a lock token is gone: same host and no such PID. Unknown shapes: alive. */
+export function lockOwnerIsDead(token: string, host = hostname()): boolean {
+  const match = /^(.+)\/(\d+)\/[0-9a-f-]{36}$/.exec(token);
+  if (!match || match[1] !== host) return false;
+  const pid = Number(match[2]);
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
 
 export type BusStore = ReturnType<typeof prepareBusStore>;
 
@@ -98,6 +119,12 @@ export function prepareBusStore(db: SqliteDatabase, now: () => number, duplicate
       `SELECT message_id, body, delivery_count, reason, dead_lettered_at FROM bus_dead_letters
        WHERE topic = ? AND subscription = ? ORDER BY seq`,
     ),
+    lockedRows: db
+      .prepare('SELECT seq, lock_token FROM bus_messages WHERE lock_token IS NOT NULL AND visible_at > ?')
+      .raw(),
+    release: db.prepare(
+      'UPDATE bus_messages SET visible_at = ?, lock_token = NULL WHERE seq = ? AND lock_token = ?',
+    ),
     takeDeadLetter: db.prepare(
       `DELETE FROM bus_dead_letters WHERE topic = ? AND subscription = ? AND message_id = ?
        RETURNING body, enqueued_at`,
@@ -147,7 +174,7 @@ export function prepareBusStore(db: SqliteDatabase, now: () => number, duplicate
         moveToDeadLetters(sql.removeExpired.get(row.seq), reason);
         continue;
       }
-      const token = randomUUID();
+      const token = `${lockOwner}${randomUUID()}`;
       sql.lock.run(at + settings.lockMs, token, row.seq);
       claimed.push({
         seq: row.seq,
@@ -217,6 +244,18 @@ export function prepareBusStore(db: SqliteDatabase, now: () => number, duplicate
     },
     replay(topic: string, subscription: string, id: string): void {
       replayTx.immediate(topic, subscription, id);
+    },
+    /**
+     * Makes the messages locked by dead processes visible again (their delivery still counts). Returns how
+     * many were released. Locks of live or unknown owners are left to expire.
+     */
+    releaseOrphanedLocks(isDead: (token: string) => boolean = lockOwnerIsDead): number {
+      const at = now();
+      let released = 0;
+      for (const [seq, token] of sql.lockedRows.all(at) as [number, string][]) {
+        if (isDead(token)) released += sql.release.run(at, seq, token).changes;
+      }
+      return released;
     },
   };
 }

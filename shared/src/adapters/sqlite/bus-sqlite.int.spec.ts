@@ -1,10 +1,14 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { Bus } from '../../ports/bus.ts';
 import { busContract } from '../../testing/bus-contract.ts';
 import { createSqliteBus, type SqliteBusOptions } from './bus-sqlite.ts';
+import { lockOwnerIsDead } from './bus-sqlite-store.ts';
 import { openSqliteDatabase, type SqliteDatabase } from './database.ts';
 
 async function tempStore() {
@@ -13,6 +17,7 @@ async function tempStore() {
   const dbs: SqliteDatabase[] = [];
   const buses: Bus[] = [];
   return {
+    dir,
     open(options?: SqliteBusOptions): { bus: Bus; db: SqliteDatabase } {
       const db = openSqliteDatabase(file);
       const bus = createSqliteBus(db, options);
@@ -96,5 +101,44 @@ describe('SQLite bus', () => {
     } finally {
       await store.cleanup();
     }
+  });
+});
+
+describe('SQLite bus after a receiver was killed (kill -9)', () => {
+  it("a bus opened on the same host delivers the dead receiver's message at once, not after lockMs", async () => {
+    const store = await tempStore();
+    try {
+      const { bus } = store.open();
+      await bus.declare('work', 'workers');
+      await bus.publish('work', [{ id: 'm1', body: { n: 1 } }]);
+      const worker = fileURLToPath(new URL('./orphan-lock.worker.ts', import.meta.url));
+      const file = join(store.dir, 'bus.db');
+      const child = spawn(process.execPath, ['--import', 'tsx', worker, file], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      await once(child.stdout, 'data');
+      child.kill('SIGKILL');
+      await once(child, 'exit');
+      const received: { id: string; deliveryCount: number }[] = [];
+      const started = Date.now();
+      // The default lock is 60 s: without the release this waits a minute.
+      const { bus: restarted } = store.open();
+      await restarted.subscribe('work', 'workers', async (m) => {
+        received.push({ id: m.id, deliveryCount: m.deliveryCount });
+      });
+      while (received.length === 0 && Date.now() - started < 20_000)
+        await new Promise((r) => setTimeout(r, 50));
+      expect(received).toEqual([{ id: 'm1', deliveryCount: 2 }]);
+    } finally {
+      await store.cleanup();
+    }
+  });
+
+  it('only locks of processes gone from this host count as dead', () => {
+    const uuid = '123e4567-e89b-12d3-a456-426614174000';
+    expect(lockOwnerIsDead(`h1/${process.pid}/${uuid}`, 'h1')).toBe(false);
+    expect(lockOwnerIsDead(`h1/999999999/${uuid}`, 'h1')).toBe(true);
+    expect(lockOwnerIsDead(`other-host/999999999/${uuid}`, 'h1')).toBe(false);
+    expect(lockOwnerIsDead(uuid, 'h1')).toBe(false);
   });
 });

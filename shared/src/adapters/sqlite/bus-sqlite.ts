@@ -6,6 +6,7 @@
  * transaction, renew the lock while the handler runs, and settle with the same token: complete deletes,
  * abandon makes the message visible again after the retry delay, dead-lettering moves it aside. A receiver
  * that dies simply stops renewing; its lock expires and another receiver gets the message (at-least-once).
+ * A bus opened on the same host releases at once the locks of processes that are gone (see lockOwnerIsDead).
  */
 import type { Bus, MessageHandler, SubscribeOptions } from '../../ports/bus.ts';
 import { DeadLetterError } from '../../ports/bus.ts';
@@ -45,6 +46,10 @@ export function createSqliteBus(db: SqliteDatabase, options: SqliteBusOptions = 
   };
   const receivers = new Set<Receiver>();
   let closed = false;
+  // A process that died holding locks (kill -9, a crash) would otherwise stall its messages for lockMs.
+  const released = store.releaseOrphanedLocks();
+  if (released > 0)
+    runtime.onError(new Error(`released ${released} message lock(s) held by processes that are gone`));
 
   function ensureOpen(): void {
     if (closed) throw new Error('the SQLite bus is closed');
