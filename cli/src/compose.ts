@@ -38,13 +38,14 @@ export function createLogger(): Logger {
 
 /** The FHIR client for one of the migration's servers, with its configured auth. */
 export function fhirClientFor(
-  config: Pick<MigrationConfig, 'source' | 'destination'>,
+  config: Pick<MigrationConfig, 'source' | 'destination'> & Partial<Pick<MigrationConfig, 'requestTimeout'>>,
   role: 'source' | 'destination',
   logger: Logger,
   userAgent = 'fhir-migrate',
 ) {
   return createFhirClient({
     baseUrl: config[role].url,
+    ...(config.requestTimeout ? { timeoutMs: config.requestTimeout } : {}),
     auth: createAuthProvider(config[role].auth, { logger }),
     userAgent,
     logger,

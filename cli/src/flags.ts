@@ -109,6 +109,25 @@ const flagPaths: {
     help: 'chunks exported ahead of the one importing (default 1)',
   },
   {
+    flag: '--max-attempts <n>',
+    option: 'maxAttempts',
+    path: ['maxAttempts'],
+    parse: Number,
+    help: 'tries per chunk step (export, import) before the chunk fails and the migration halts (default 5)',
+  },
+  {
+    flag: '--request-timeout <duration>',
+    option: 'requestTimeout',
+    path: ['requestTimeout'],
+    help: 'per-try timeout of a request to a FHIR server, and longest pause inside a download (default 60s)',
+  },
+  {
+    flag: '--job-timeout <duration>',
+    option: 'jobTimeout',
+    path: ['jobTimeout'],
+    help: 'cancel an $export or $import job still running after this long; counts as a failed try (default 24h)',
+  },
+  {
     flag: '--api-port <n>',
     option: 'apiPort',
     path: ['apiPort'],

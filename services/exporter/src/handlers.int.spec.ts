@@ -30,10 +30,12 @@ describe('exporter handlers (SQLite ledger and bus, staging folder, in-memory ex
   let staging: FsStaging;
   let poll: ExportPoll;
   let openFile: (url: string) => Promise<Readable>;
+  let cancelled: string[];
+  let clock: Date | undefined;
 
   const ctx = (): PipelineContext =>
     ({
-      config: { migrationId: 'm1', resourceTypes: ['Patient'], maxAttempts: 2 },
+      config: { migrationId: 'm1', resourceTypes: ['Patient'], maxAttempts: 2, jobTimeout: 3_600_000 },
       ledger,
       bus,
       staging,
@@ -42,9 +44,11 @@ describe('exporter handlers (SQLite ledger and bus, staging folder, in-memory ex
         kickOff: async () => ({ statusUrl: 'http://src/status/1' }),
         poll: async () => poll,
         openFile: (url: string) => openFile(url),
-        cancel: async () => {},
+        cancel: async (url: string) => {
+          cancelled.push(url);
+        },
       } as ExportDialect,
-      now: () => new Date(),
+      now: () => clock ?? new Date(),
       log: pino({ level: 'silent' }),
     }) as unknown as PipelineContext;
 
@@ -65,6 +69,8 @@ describe('exporter handlers (SQLite ledger and bus, staging folder, in-memory ex
       },
     };
     openFile = async () => Readable.from([Buffer.from(line)]);
+    cancelled = [];
+    clock = undefined;
     await ledger.append('m1', 'chunk-000001', 0, [
       {
         type: 'ChunkPlanned',
@@ -128,5 +134,21 @@ describe('exporter handlers (SQLite ledger and bus, staging folder, in-memory ex
     await onExportPoll(ctx(), { ...message, statusUrl: 'http://src/status/1', poll: 0 });
     await onChunkPlanned(ctx(), message);
     expect(await ledger.readStream('m1', 'chunk-000001')).toEqual(before);
+  });
+
+  it('an export still running after the job timeout is cancelled and counted as a failed attempt, with the reason', async () => {
+    poll = { state: 'running', progress: 'Build in progress' };
+    await onChunkPlanned(ctx(), message);
+    await onExportPoll(ctx(), { ...message, statusUrl: 'http://src/status/1', poll: 0 });
+    expect((await loadChunk(ledger, 'm1', 'chunk-000001')).state.status).toBe('exporting');
+    expect(cancelled).toEqual([]);
+    clock = new Date(Date.now() + 3_600_000 + 1_000);
+    await onExportPoll(ctx(), { ...message, statusUrl: 'http://src/status/1', poll: 1 });
+    const { state } = await loadChunk(ledger, 'm1', 'chunk-000001');
+    expect(cancelled).toEqual(['http://src/status/1']);
+    expect(state).toMatchObject({ status: 'planned', exportAttempts: 1 });
+    expect(state.lastReason).toBe(
+      '$export job still running after the job timeout of 3600s (jobTimeout), last progress: Build in progress; cancelled',
+    );
   });
 });

@@ -4,7 +4,12 @@
  * message is harmless.
  */
 import { executeChunk, loadChunk } from '@fhir-migrate/shared/application/chunk-store.ts';
-import { nowIso, type PipelineContext } from '@fhir-migrate/shared/application/context.ts';
+import {
+  jobTimedOut,
+  jobTimeoutReason,
+  nowIso,
+  type PipelineContext,
+} from '@fhir-migrate/shared/application/context.ts';
 import { isRetryable, reasonOf } from '@fhir-migrate/shared/application/errors.ts';
 import { announce, announceFailure, scheduleExportPoll } from '@fhir-migrate/shared/application/publish.ts';
 import {
@@ -60,6 +65,20 @@ export async function onExportPoll(ctx: PipelineContext, msg: ExportPollMessage)
     return;
   }
   if (poll.state === 'running') {
+    if (jobTimedOut(ctx, state.jobStartedAt)) {
+      await ctx.exportDialect
+        .cancel(msg.statusUrl)
+        .catch((err: unknown) =>
+          ctx.log.warn({ chunkId: msg.chunkId, err: reasonOf(err) }, 'cancel of a timed-out export failed'),
+        );
+      await failExport(
+        ctx,
+        msg.chunkId,
+        new Error(`${jobTimeoutReason('$export', ctx, poll.progress)}; cancelled`),
+        true,
+      );
+      return;
+    }
     await scheduleExportPoll(ctx, msg.chunkId, msg.statusUrl, msg.poll + 1, poll.retryAfterMs);
     return;
   }

@@ -9,7 +9,12 @@ import {
   loadChunk,
   loadChunks,
 } from '@fhir-migrate/shared/application/chunk-store.ts';
-import { nowIso, type PipelineContext } from '@fhir-migrate/shared/application/context.ts';
+import {
+  jobTimedOut,
+  jobTimeoutReason,
+  nowIso,
+  type PipelineContext,
+} from '@fhir-migrate/shared/application/context.ts';
 import { isRetryable, reasonOf, sanitizeReason } from '@fhir-migrate/shared/application/errors.ts';
 import { announce, announceFailure, scheduleImportPoll } from '@fhir-migrate/shared/application/publish.ts';
 import type { ChunkEventData } from '@fhir-migrate/shared/contracts/events.ts';
@@ -71,6 +76,10 @@ export async function onImportPoll(ctx: PipelineContext, msg: ImportPollMessage)
   } catch (err) {
     // The client has already retried: handle it as a failed job (REST fallback, attempts counted).
     poll = { state: 'failed', reason: reasonOf(err) };
+  }
+  if (poll.state === 'running' && jobTimedOut(ctx, state.jobStartedAt)) {
+    // Treated like a failed job: REST re-applies the chunk (idempotent PUTs), attempts counted.
+    poll = { state: 'failed', reason: jobTimeoutReason('$import', ctx) };
   }
   if (poll.state === 'running') {
     await scheduleImportPoll(ctx, msg.chunkId, msg.jobUrl, msg.poll + 1, poll.retryAfterMs);

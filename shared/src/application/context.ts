@@ -45,3 +45,20 @@ export function pollDelayMs(poll: number, retryAfterMs?: number): number {
   }
   return Math.max(pollBoundsMs.min, Math.min(retryAfterMs ?? schedule, schedule));
 }
+
+/** Whether a remote job started at `startedAt` has run longer than the configured job timeout. */
+export function jobTimedOut(
+  ctx: Pick<PipelineContext, 'now' | 'config'>,
+  startedAt: string | undefined,
+): boolean {
+  return !!startedAt && ctx.now().getTime() - Date.parse(startedAt) > ctx.config.jobTimeout;
+}
+
+export function jobTimeoutReason(
+  job: '$export' | '$import',
+  ctx: Pick<PipelineContext, 'config'>,
+  progress?: string,
+): string {
+  const seconds = Math.round(ctx.config.jobTimeout / 1000);
+  return `${job} job still running after the job timeout of ${seconds}s (jobTimeout)${progress ? `, last progress: ${progress}` : ''}`;
+}

@@ -59,6 +59,8 @@ export const envVariables: Record<string, { path: Path; parse?: (v: string) => u
   FHIR_MIGRATE_EXPORT_AHEAD: { path: ['exportAhead'], parse: num },
   FHIR_MIGRATE_DEEP_CHECK_COUNT: { path: ['deepCheckCount'], parse: num },
   FHIR_MIGRATE_MAX_ATTEMPTS: { path: ['maxAttempts'], parse: num },
+  FHIR_MIGRATE_REQUEST_TIMEOUT: { path: ['requestTimeout'] },
+  FHIR_MIGRATE_JOB_TIMEOUT: { path: ['jobTimeout'] },
   FHIR_MIGRATE_STATE: { path: ['state'] },
   FHIR_MIGRATE_STAGING_DIR: { path: ['stagingDir'] },
   FHIR_MIGRATE_STAGING_HOST: { path: ['stagingHost'] },

@@ -73,6 +73,10 @@ export const configSchema = z
     exportAhead: z.number().int().min(1).max(50).default(1),
     deepCheckCount: z.number().int().min(0).default(10),
     maxAttempts: z.number().int().min(1).max(100).default(5),
+    /** Per-attempt timeout of an HTTP request to either FHIR server (headers; and the idle gap of a download). */
+    requestTimeout: duration.default(parseDuration('60s')),
+    /** An $export or $import job still running after this long is cancelled and counted as a failed attempt. */
+    jobTimeout: duration.default(parseDuration('24h')),
     restBundleSize: z.number().int().min(1).max(1000).default(100),
     restConcurrency: z.number().int().min(1).max(64).default(4),
     state: z.string().default('fhir-migrate.sqlite'),

@@ -32,6 +32,8 @@ export interface ChunkState {
   exportAttempts: number;
   importAttempts: number;
   statusUrl?: string;
+  /** When the running $export or $import job was started (for the job timeout). */
+  jobStartedAt?: string;
   exportResult?: ChunkEventData<'ExportCompleted'>;
   importMode?: 'bulk' | 'rest';
   jobUrl?: string;
@@ -53,6 +55,7 @@ export function evolve(state: ChunkState, event: ChunkEvent): ChunkState {
         ...state,
         status: 'exporting',
         statusUrl: event.data.statusUrl,
+        jobStartedAt: event.at,
         exportAttempts: event.data.attempt,
       };
     case 'ExportCompleted':
@@ -72,6 +75,7 @@ export function evolve(state: ChunkState, event: ChunkEvent): ChunkState {
         status: 'importing',
         importMode: event.data.mode,
         importAttempts: event.data.attempt,
+        jobStartedAt: event.at,
       };
       if (event.data.jobUrl) next.jobUrl = event.data.jobUrl;
       else delete next.jobUrl;
