@@ -18,6 +18,7 @@ import {
   topics,
 } from '@fhir-migrate/shared/contracts/messages.ts';
 import type { ChunkState } from '@fhir-migrate/shared/domain/chunk.ts';
+import { crashPoint } from '@fhir-migrate/shared/runtime/crash-point.ts';
 import { stageExport } from './stage-files.ts';
 
 export async function onChunkPlanned(ctx: PipelineContext, msg: ChunkMessage): Promise<void> {
@@ -34,6 +35,7 @@ export async function onChunkPlanned(ctx: PipelineContext, msg: ChunkMessage): P
     await failExport(ctx, msg.chunkId, err);
     return;
   }
+  crashPoint('after-export-kickoff');
   // The job URL is recorded before anything can retry the kick-off.
   const started = await executeChunk(ctx.ledger, msg.migrationId, msg.chunkId, (s) =>
     s.status === 'planned' ? { type: 'StartExport', at: nowIso(ctx), statusUrl } : undefined,
@@ -65,6 +67,7 @@ export async function onExportPoll(ctx: PipelineContext, msg: ExportPollMessage)
     return;
   }
   if (poll.state === 'running') {
+    crashPoint('export-poll');
     if (jobTimedOut(ctx, state.jobStartedAt)) {
       await ctx.exportDialect
         .cancel(msg.statusUrl)

@@ -18,6 +18,7 @@ import {
 import type { PipelineContext } from '@fhir-migrate/shared/application/context.ts';
 import { reasonOf } from '@fhir-migrate/shared/application/errors.ts';
 import type { ChunkEventData, ResourceIssue, StagedFile } from '@fhir-migrate/shared/contracts/events.ts';
+import { crashPoint } from '@fhir-migrate/shared/runtime/crash-point.ts';
 import type { BlockVerdict } from './check-block.ts';
 import { type CheckPool, createCheckPool } from './check-pool.ts';
 import { splitBlocks } from './split-blocks.ts';
@@ -185,12 +186,18 @@ async function stageFile(
       first = false;
       if (inFlight.length >= blocksInFlight) {
         const out = await settle(inFlight.shift() as (typeof inFlight)[number]);
-        if (out.length > 0) yield out;
+        if (out.length > 0) {
+          yield out;
+          crashPoint('mid-staging');
+        }
       }
     }
     for (const item of inFlight) {
       const out = await settle(item);
-      if (out.length > 0) yield out;
+      if (out.length > 0) {
+        yield out;
+        crashPoint('mid-staging');
+      }
     }
   }
   const object = await ctx.staging.put(key, checkedLines(), { contentType: 'application/fhir+ndjson' });

@@ -20,6 +20,7 @@ import { announce, announceFailure, scheduleImportPoll } from '@fhir-migrate/sha
 import type { ChunkEventData } from '@fhir-migrate/shared/contracts/events.ts';
 import { type ImportPollMessage, topics } from '@fhir-migrate/shared/contracts/messages.ts';
 import { isApplied } from '@fhir-migrate/shared/domain/chunk.ts';
+import { crashPoint } from '@fhir-migrate/shared/runtime/crash-point.ts';
 import { applyChunkRest, applyDeletions } from './apply-rest.ts';
 
 /** Staging URLs handed to the destination stay valid this long (a slow import may fetch late). */
@@ -59,6 +60,7 @@ async function startImport(ctx: PipelineContext, chunk: LoadedChunk): Promise<vo
     await failImport(ctx, chunk.chunkId, err);
     return;
   }
+  crashPoint('after-import-submit');
   const started = await executeChunk(ctx.ledger, ctx.config.migrationId, chunk.chunkId, (s) =>
     s.status === 'exported' ? { type: 'StartImport', at: nowIso(ctx), mode: 'bulk', jobUrl } : undefined,
   );
@@ -82,6 +84,7 @@ export async function onImportPoll(ctx: PipelineContext, msg: ImportPollMessage)
     poll = { state: 'failed', reason: jobTimeoutReason('$import', ctx) };
   }
   if (poll.state === 'running') {
+    crashPoint('import-poll');
     await scheduleImportPoll(ctx, msg.chunkId, msg.jobUrl, msg.poll + 1, poll.retryAfterMs);
     return;
   }

@@ -18,6 +18,7 @@ import type { MigrationEvent } from '@fhir-migrate/shared/contracts/migration-ev
 import { isApplied } from '@fhir-migrate/shared/domain/chunk.ts';
 import { iso } from '@fhir-migrate/shared/domain/window.ts';
 import { LedgerConflictError } from '@fhir-migrate/shared/ports/ledger.ts';
+import { crashPoint } from '@fhir-migrate/shared/runtime/crash-point.ts';
 import { nextCountedWindow, type WindowHint } from './next-window.ts';
 import { copySearchParameters } from './search-parameters.ts';
 import { earliestLastUpdated, typesToMigrate } from './source-queries.ts';
@@ -148,6 +149,7 @@ async function planOne(ctx: PipelineContext, watermark: number, index: number, h
     { chunkId, since: iso(window.since), till: iso(window.till), count, skipped },
     skipped ? 'empty window skipped' : 'chunk planned',
   );
+  if (!skipped) crashPoint('after-plan');
   if (!skipped) await announce(ctx, topics.chunkPlanned, chunkId, event.id);
   return { window, count, skipped };
 }
