@@ -47,6 +47,17 @@ export default defineConfig({
           hookTimeout: 600_000,
         },
       },
+      {
+        test: {
+          // `npm run test:faults`: Toxiproxy and a loopback HTTP shim between the CLI and both HAPI servers.
+          name: 'faults',
+          include: ['test/faults/**/*.faults.spec.ts'],
+          globalSetup: ['test/harness/global-setup.ts', 'test/faults/global-setup.ts'],
+          fileParallelism: false,
+          testTimeout: 600_000,
+          hookTimeout: 600_000,
+        },
+      },
     ],
   },
 });
