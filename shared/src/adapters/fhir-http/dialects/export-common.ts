@@ -110,8 +110,10 @@ export async function pollExport(
     url: statusUrl,
     headers: { accept: 'application/json' },
     throwOnError: false,
-    // A 500 from a status endpoint reports a failed job (HAPI), so it is not retried.
-    retryStatuses: [429, 502, 503, 504],
+    // A 500 from a status endpoint reports a failed job (HAPI), so it is not retried. Nor is a 429: it is
+    // answered as "running", and the poll schedule (not the client's backoff, which honours Retry-After up
+    // to 60 s) decides when to ask again — an absurd Retry-After cost a minute per poll before.
+    retryStatuses: [502, 503, 504],
   });
   const retryAfterMs = parseRetryAfterMs(res.headers, now(), maxRetryAfterMs);
   const progress = res.headers['x-progress'];

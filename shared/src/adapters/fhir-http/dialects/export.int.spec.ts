@@ -91,6 +91,8 @@ describe('export dialects against a loopback fake Bulk Data server (protocol pat
         res.writeHead(200, { 'content-type': 'application/json' }).end('{"output":[]}');
       } else if (req.url?.endsWith('failed')) {
         res.writeHead(500, { 'content-type': 'application/fhir+json' }).end(oo('HAPI-1234: export failed'));
+      } else if (req.url?.endsWith('throttled')) {
+        res.writeHead(429, { 'retry-after': '99999999' }).end();
       } else if (req.url?.endsWith('gateway')) {
         res.writeHead(503).end();
       } else {
@@ -117,6 +119,9 @@ describe('export dialects against a loopback fake Bulk Data server (protocol pat
       reason: 'export job failed (HTTP 500): error processing: HAPI-1234: export failed',
     });
     expect(await dialect.poll(`${base}nope`)).toMatchObject({ state: 'failed', reason: 'job not found' });
+    // A 429 is "still running" at once: the client does not sit out an absurd Retry-After on a poll.
+    expect(await dialect.poll(`${base}throttled`)).toEqual({ state: 'running', retryAfterMs: 3_600_000 });
+    expect(server.requests.filter((r) => r.url.endsWith('throttled'))).toHaveLength(1);
     await expect(dialect.poll(`${base}gateway`)).rejects.toMatchObject({ status: 503, retryable: true });
     // 500 is a job failure, not retried; 503 was retried once (maxAttempts 2).
     expect(server.requests.filter((r) => r.url.endsWith('failed'))).toHaveLength(1);

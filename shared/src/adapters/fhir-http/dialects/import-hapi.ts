@@ -113,8 +113,10 @@ export function createHapiImportDialect(
         url: jobUrl,
         headers: { accept: 'application/fhir+json' },
         throwOnError: false,
-        // HAPI reports a FAILED job with 500: not worth retrying.
-        retryStatuses: [429, 502, 503, 504],
+        // A 500 from a status endpoint reports a failed job (HAPI), so it is not retried. Nor is a 429: it is
+        // answered as "running", and the poll schedule (not the client's backoff, which honours Retry-After up
+        // to 60 s) decides when to ask again — an absurd Retry-After cost a minute per poll before.
+        retryStatuses: [502, 503, 504],
       });
       if (res.status === 202 || res.status === 429) {
         const retryAfterMs = parseRetryAfterMs(res.headers, now(), maxRetryAfterMs);
