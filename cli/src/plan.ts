@@ -1,6 +1,6 @@
 /** `fhir-migrate plan`: the windows a run would plan from the source's counts — a dry run that writes nothing. */
 import { nextCountedWindow } from '@fhir-migrate/planner/src/next-window.ts';
-import { earliestLastUpdated, type SourceContext } from '@fhir-migrate/planner/src/source-queries.ts';
+import { earliestLastUpdated, type SourceContext } from '@fhir-migrate/shared/application/source-queries.ts';
 import { iso } from '@fhir-migrate/shared/domain/window.ts';
 
 export interface PlannedWindow {

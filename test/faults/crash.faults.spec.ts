@@ -8,40 +8,30 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Toxiproxy } from 'toxiproxy-node-client';
-import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { type CrashPoint, crashPoints } from '../../shared/src/runtime/crash-point.ts';
 import { migrationArgs, type StatusJson, seedScenario } from '../e2e/scenario.ts';
 import { runCli } from '../harness/fhir-migrate.ts';
 import { repoRoot } from '../harness/paths.ts';
-import { closePath, countSeen, type FaultyPath, faultyPath, measureDamage, recordRow } from './fault-run.ts';
+import {
+  countSeen,
+  type FaultyPath,
+  measureDamage,
+  recordRow,
+  statusOf,
+  useFaultyPaths,
+} from './fault-run.ts';
 
 const { sourceUrl, destinationUrl } = inject('fhirServers');
-const toxiproxy = new Toxiproxy(inject('toxiproxyApi'));
 const crashVariable = 'FHIR_MIGRATE_TEST_CRASH_AT';
 
 const kickOffs = (p: FaultyPath) => countSeen(p, 'GET', /\/(\$|%24)export\?/);
 const importSubmits = (p: FaultyPath) => countSeen(p, 'POST', /\/(\$|%24)import$/);
 
-async function statusOf(state: string): Promise<StatusJson> {
-  const res = await runCli(['status', '--state', state, '--json']);
-  if (!res.stdout.trim()) throw new Error(`status failed: ${res.stderr}`);
-  return JSON.parse(res.stdout) as StatusJson;
-}
-
 const chunksWithData = (s: StatusJson) => s.list.filter((c) => c.status !== 'skipped').length;
 
 describe('kill -9 and restart', () => {
-  let source: FaultyPath;
-  let destination: FaultyPath;
-  beforeEach(async () => {
-    source = await faultyPath(toxiproxy, sourceUrl, 'source');
-    destination = await faultyPath(toxiproxy, destinationUrl, 'destination');
-  });
-  afterEach(async () => {
-    await closePath(source);
-    await closePath(destination);
-  });
+  const { paths } = useFaultyPaths();
 
   it.each(crashPoints)('fhir-migrate run killed at %s, then restarted, finishes clean', async (point) => {
     const started = Date.now();
@@ -49,7 +39,12 @@ describe('kill -9 and restart', () => {
     const args = [
       'run',
       '--until-caught-up',
-      ...migrationArgs(s, source.url, destination.url, ['--chunk-duration', '1h', '--deep-check-count', '5']),
+      ...migrationArgs(s, paths.source.url, paths.destination.url, [
+        '--chunk-duration',
+        '1h',
+        '--deep-check-count',
+        '5',
+      ]),
     ];
     const crashed = await runCli(args, { [crashVariable]: point });
     const beforeRestart = await measureDamage(sourceUrl, destinationUrl, s);
@@ -67,7 +62,7 @@ describe('kill -9 and restart', () => {
       injected: crashed.stderr.includes(`at ${point}`) ? 1 : 0,
       outcome: clean ? 'clean' : 'failed',
       detail: clean
-        ? `${beforeRestart.lost.length} of ${s.report.totalCurrent} missing before the restart; after it ${kickOffs(source)} $export kick-offs and ${importSubmits(destination)} $import submits for ${chunks} chunk(s); exit 0`
+        ? `${beforeRestart.lost.length} of ${s.report.totalCurrent} missing before the restart; after it ${kickOffs(paths.source)} $export kick-offs and ${importSubmits(paths.destination)} $import submits for ${chunks} chunk(s); exit 0`
         : `crashed run exit ${crashed.code}, restart exit ${resumed.code}: ${resumed.stderr.trim().split('\n').slice(-2).join(' / ').slice(0, 300)}`,
       lost: damage.lost.length,
       duplicated: damage.duplicated.length,
@@ -85,14 +80,14 @@ describe('kill -9 and restart', () => {
       // Before the import was under way, the destination lacked the data: the measure can fail.
       expect(beforeRestart.lost.length).toBeGreaterThan(0);
     // One kick-off per chunk, plus one where the crash came between the kick-off and its record.
-    expect(kickOffs(source)).toBe(chunks + (point === 'after-export-kickoff' ? 1 : 0));
-    expect(importSubmits(destination)).toBe(chunks + (point === 'after-import-submit' ? 1 : 0));
+    expect(kickOffs(paths.source)).toBe(chunks + (point === 'after-export-kickoff' ? 1 : 0));
+    expect(importSubmits(paths.destination)).toBe(chunks + (point === 'after-import-submit' ? 1 : 0));
   });
 
   it('four service processes, each killed once at its own point and restarted, finish clean', async () => {
     const started = Date.now();
     const s = await seedScenario(sourceUrl, { patients: 6, waves: 1, waveGapMs: 0 });
-    const base = migrationArgs(s, source.url, destination.url, [
+    const base = migrationArgs(s, paths.source.url, paths.destination.url, [
       '--chunk-duration',
       '1h',
       '--deep-check-count',
@@ -165,7 +160,7 @@ describe('kill -9 and restart', () => {
       fault: 'kill -9 of each service process in turn (4 processes)',
       injected: crashes.length,
       outcome: clean ? 'clean' : 'failed',
-      detail: `${crashes.join(', ')}; ${kickOffs(source)} $export kick-offs and ${importSubmits(destination)} $import submits for ${chunks} chunk(s)`,
+      detail: `${crashes.join(', ')}; ${kickOffs(paths.source)} $export kick-offs and ${importSubmits(paths.destination)} $import submits for ${chunks} chunk(s)`,
       lost: damage.lost.length,
       duplicated: damage.duplicated.length,
       seconds: (Date.now() - started) / 1000,
@@ -177,6 +172,6 @@ describe('kill -9 and restart', () => {
     );
     expect(damage).toMatchObject({ lost: [], duplicated: [] });
     expect(status.halted).toEqual([]);
-    expect(importSubmits(destination)).toBe(chunks + 1);
+    expect(importSubmits(paths.destination)).toBe(chunks + 1);
   });
 });

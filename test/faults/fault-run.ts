@@ -6,9 +6,10 @@
  */
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Proxy as ToxiProxy, Toxiproxy } from 'toxiproxy-node-client';
+import { type Proxy as ToxiProxy, Toxiproxy } from 'toxiproxy-node-client';
+import { afterEach, beforeEach, inject } from 'vitest';
 import { seededTypes, seedTag } from '../data/generator.ts';
-import { migrationArgs, type Scenario, seedScenario } from '../e2e/scenario.ts';
+import { migrationArgs, type Scenario, type StatusJson, seedScenario } from '../e2e/scenario.ts';
 import { type CliResult, runCli } from '../harness/fhir-migrate.ts';
 import { repoRoot } from '../harness/paths.ts';
 import { reconcile } from '../harness/reconcile.ts';
@@ -22,8 +23,13 @@ export interface FaultRow {
   fault: string;
   /** How many times the fault was injected (requests answered, connections cut, crashes). */
   injected: number;
-  outcome: 'clean' | 'failed';
-  /** For a failed outcome, why; for a clean one, what the tool did about the fault. */
+  /**
+   * clean: everything migrated, exit 0; reported: everything migrated but the bad input, which the ledger
+   * and status name (exit 1); halted: the migration stopped with a reason (exit 2); refused: stopped before
+   * starting, with a reason; failed: anything else (a defect).
+   */
+  outcome: 'clean' | 'reported' | 'halted' | 'refused' | 'failed';
+  /** What the tool did about the fault, or why it failed. */
   detail: string;
   lost: number;
   duplicated: number;
@@ -155,6 +161,7 @@ export interface FaultOutcome {
   injected: number;
   /** Retries the CLI logged (HTTP requests and export file downloads). */
   retries: number;
+  status?: Awaited<ReturnType<typeof statusOf>>;
 }
 
 /**
@@ -199,22 +206,85 @@ export async function runFault(options: {
   const retries = logLines(run.stderr, /retrying|downloading it again/).length;
   const partial = { run, scenario: s, injected: injected(), retries };
   const damage = await measureDamage(options.sourceUrl, options.destinationUrl, s);
+  const status = await statusOf(s.state).catch(() => undefined);
+  const halted = status?.halted ?? [];
   const clean = run.code === 0 && damage.lost.length === 0 && damage.duplicated.length === 0;
+  // Exit 1: caught up, with the resources that could not be carried named in the ledger (file and line).
+  const reported =
+    run.code === 1 &&
+    damage.lost.length === 0 &&
+    damage.duplicated.length === 0 &&
+    (status?.failures.length ?? 0) > 0;
+  // A run that stopped with a reason has lost only what its ledger counts as imported but is not there.
+  const present = damage.checked - damage.lost.length;
+  const lost =
+    halted.length > 0 ? Math.max(0, (status?.resources.imported ?? 0) - present) : damage.lost.length;
   recordRow({
     fault: options.fault,
     injected: partial.injected,
-    outcome: clean ? 'clean' : 'failed',
+    outcome: clean ? 'clean' : reported ? 'reported' : halted.length > 0 ? 'halted' : 'failed',
     detail: clean
       ? (options.detail?.(partial) ??
         `${retries} retries logged; ${damage.checked} resources reconciled; exit 0 in ${run.seconds.toFixed(0)} s`)
-      : `exit ${run.code}: ${lastLines(run.stderr)}`,
-    lost: damage.lost.length,
+      : reported
+        ? `exit 1 naming ${status?.failures.length} resource(s): ${status?.failures
+            .map((f) => `${f.file}:${f.line} ${f.reason}`)
+            .join('; ')
+            .slice(0, 240)}; all ${damage.checked} seeded resources reconciled clean`
+        : halted.length > 0
+          ? `exit ${run.code}, halted with the reason "${halted[0]?.reason}"; ${status?.resources.imported ?? 0} of ${s.report.totalCurrent} counted as imported, ${present} on the destination`
+          : `exit ${run.code}: ${lastLines(run.stderr)}`,
+    lost,
     duplicated: damage.duplicated.length,
     seconds: (Date.now() - started) / 1000,
   });
-  return { ...partial, damage };
+  return { ...partial, damage, ...(status ? { status } : {}) };
 }
 
 function lastLines(stderr: string): string {
   return stderr.trim().split('\n').slice(-2).join(' / ').slice(0, 300);
+}
+
+/** `fhir-migrate status --json` of a state file. */
+export async function statusOf(state: string): Promise<StatusJson & { failures: Record<string, unknown>[] }> {
+  const res = await runCli(['status', '--state', state, '--json']);
+  if (!res.stdout.trim()) throw new Error(`status failed: ${res.stderr}`);
+  return JSON.parse(res.stdout) as StatusJson & { failures: Record<string, unknown>[] };
+}
+
+/**
+ * For a describe block: a fresh faulty path to each server before every test (rules and toxics never leak
+ * into the next test), closed after it. Read `paths.source` / `paths.destination` inside tests.
+ */
+export function useFaultyPaths() {
+  const { sourceUrl, destinationUrl } = inject('fhirServers');
+  const toxiproxy = new Toxiproxy(inject('toxiproxyApi'));
+  let current: { source: FaultyPath; destination: FaultyPath } | undefined;
+  beforeEach(async () => {
+    current = {
+      source: await faultyPath(toxiproxy, sourceUrl, 'source'),
+      destination: await faultyPath(toxiproxy, destinationUrl, 'destination'),
+    };
+  });
+  afterEach(async () => {
+    if (current) for (const path of [current.source, current.destination]) await closePath(path);
+    current = undefined;
+  });
+  const paths = {
+    get source(): FaultyPath {
+      if (!current) throw new Error('faulty paths exist only inside a test');
+      return current.source;
+    },
+    get destination(): FaultyPath {
+      if (!current) throw new Error('faulty paths exist only inside a test');
+      return current.destination;
+    },
+  };
+  /** What runFault needs besides the fault itself. */
+  const common = () => ({
+    sourceUrl,
+    destinationUrl,
+    paths: { source: paths.source, destination: paths.destination },
+  });
+  return { sourceUrl, destinationUrl, paths, common };
 }

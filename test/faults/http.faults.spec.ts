@@ -3,13 +3,9 @@
  * Retry-After, and absurd Retry-After values), server errors (500/502/503), and bulk jobs that report
  * failure. Each run must end with every seeded resource on the destination, nothing extra.
  */
-import { Toxiproxy } from 'toxiproxy-node-client';
-import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
-import { closePath, type FaultyPath, faultyPath, logLines, runFault } from './fault-run.ts';
+import { describe, expect, it } from 'vitest';
+import { logLines, runFault, useFaultyPaths } from './fault-run.ts';
 import type { RuleHandle, ShimRequest } from './shim.ts';
-
-const { sourceUrl, destinationUrl } = inject('fhirServers');
-const toxiproxy = new Toxiproxy(inject('toxiproxyApi'));
 
 const isExportKickOff = (r: ShimRequest) => r.method === 'GET' && /\/(\$|%24)export\?/.test(r.path);
 const isExportPoll = (r: ShimRequest) => r.method === 'GET' && /(\$|%24)export-poll-status/.test(r.path);
@@ -27,17 +23,7 @@ const failedJob = (text: string) =>
 const total = (handles: RuleHandle[]) => () => handles.reduce((n, h) => n + h.hits, 0);
 
 describe('HTTP faults (loopback shim)', () => {
-  let source: FaultyPath;
-  let destination: FaultyPath;
-  beforeEach(async () => {
-    source = await faultyPath(toxiproxy, sourceUrl, 'source');
-    destination = await faultyPath(toxiproxy, destinationUrl, 'destination');
-  });
-  afterEach(async () => {
-    await closePath(source);
-    await closePath(destination);
-  });
-  const common = () => ({ sourceUrl, destinationUrl, paths: { source, destination } });
+  const { paths, common } = useFaultyPaths();
 
   it('429 without Retry-After on the $export kick-off, twice', async () => {
     const outcome = await runFault({
@@ -45,7 +31,7 @@ describe('HTTP faults (loopback shim)', () => {
       fault: '429 without Retry-After ($export kick-off)',
       inject: async () =>
         total([
-          source.shim.add({
+          paths.source.shim.add({
             name: '429',
             match: isExportKickOff,
             times: 2,
@@ -64,7 +50,7 @@ describe('HTTP faults (loopback shim)', () => {
       fault: '429 with Retry-After: 2 (count queries)',
       inject: async () =>
         total([
-          source.shim.add({
+          paths.source.shim.add({
             name: '429 retry-after',
             match: isCount,
             times: 3,
@@ -85,12 +71,12 @@ describe('HTTP faults (loopback shim)', () => {
       fault: '429 with absurd Retry-After (export polls)',
       inject: async () =>
         total([
-          source.shim.add({
+          paths.source.shim.add({
             name: 'absurd seconds',
             match: isExportPoll,
             action: { kind: 'status', status: 429, headers: { 'retry-after': '99999999' } },
           }),
-          source.shim.add({
+          paths.source.shim.add({
             name: 'absurd date',
             match: isExportPoll,
             action: {
@@ -117,12 +103,16 @@ describe('HTTP faults (loopback shim)', () => {
       inject: async () =>
         total(
           [500, 502, 503].flatMap((status) => [
-            destination.shim.add({
+            paths.destination.shim.add({
               name: `${status} read`,
               match: isRead,
               action: { kind: 'status', status },
             }),
-            source.shim.add({ name: `${status} count`, match: isCount, action: { kind: 'status', status } }),
+            paths.source.shim.add({
+              name: `${status} count`,
+              match: isCount,
+              action: { kind: 'status', status },
+            }),
           ]),
         ),
     });
@@ -137,7 +127,7 @@ describe('HTTP faults (loopback shim)', () => {
       fault: '503 on the $import submit',
       inject: async () =>
         total([
-          destination.shim.add({
+          paths.destination.shim.add({
             name: '503',
             match: isImportSubmit,
             action: { kind: 'status', status: 503 },
@@ -155,7 +145,7 @@ describe('HTTP faults (loopback shim)', () => {
       fault: '$export job reports failure',
       inject: async () =>
         total([
-          source.shim.add({
+          paths.source.shim.add({
             name: 'export failed',
             match: isExportPoll,
             action: { kind: 'status', status: 500, body: failedJob('injected export failure') },
@@ -178,7 +168,7 @@ describe('HTTP faults (loopback shim)', () => {
       fault: '$import job reports failure',
       inject: async () =>
         total([
-          destination.shim.add({
+          paths.destination.shim.add({
             name: 'import failed',
             match: isImportPoll,
             action: { kind: 'status', status: 500, body: failedJob('injected import failure') },

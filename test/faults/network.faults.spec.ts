@@ -3,32 +3,18 @@
  * cut in the middle of an NDJSON download, and replies that stall. Each run must end with every seeded
  * resource on the destination, equal to the source, nothing extra.
  */
-import { Toxiproxy } from 'toxiproxy-node-client';
-import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
-import { closePath, type FaultyPath, faultyPath, runFault } from './fault-run.ts';
-
-const { sourceUrl, destinationUrl } = inject('fhirServers');
-const toxiproxy = new Toxiproxy(inject('toxiproxyApi'));
+import { describe, expect, it } from 'vitest';
+import { runFault, useFaultyPaths } from './fault-run.ts';
 
 describe('transport faults (Toxiproxy)', () => {
-  let source: FaultyPath;
-  let destination: FaultyPath;
-  beforeEach(async () => {
-    source = await faultyPath(toxiproxy, sourceUrl, 'source');
-    destination = await faultyPath(toxiproxy, destinationUrl, 'destination');
-  });
-  afterEach(async () => {
-    await closePath(source);
-    await closePath(destination);
-  });
-  const common = () => ({ sourceUrl, destinationUrl, paths: { source, destination } });
+  const { paths, common } = useFaultyPaths();
 
   it('latency of 200 ± 100 ms on every reply from both servers', async () => {
     const outcome = await runFault({
       ...common(),
       fault: 'latency 200 ± 100 ms, both servers',
       inject: async () => {
-        for (const path of [source, destination])
+        for (const path of [paths.source, paths.destination])
           await path.proxy.addToxic({
             name: 'latency',
             type: 'latency',
@@ -36,7 +22,7 @@ describe('transport faults (Toxiproxy)', () => {
             toxicity: 1,
             attributes: { latency: 200, jitter: 100 },
           });
-        return () => source.shim.seen.length + destination.shim.seen.length;
+        return () => paths.source.shim.seen.length + paths.destination.shim.seen.length;
       },
       detail: (o) => `every request delayed; exit 0 in ${o.run.seconds.toFixed(0)} s`,
     });
@@ -50,14 +36,14 @@ describe('transport faults (Toxiproxy)', () => {
       ...common(),
       fault: 'bandwidth 16 KB/s from the source',
       inject: async () => {
-        await source.proxy.addToxic({
+        await paths.source.proxy.addToxic({
           name: 'slow',
           type: 'bandwidth',
           stream: 'downstream',
           toxicity: 1,
           attributes: { rate: 16 },
         });
-        return () => source.shim.seen.length;
+        return () => paths.source.shim.seen.length;
       },
       detail: (o) => `every source reply throttled; exit 0 in ${o.run.seconds.toFixed(0)} s`,
     });
@@ -71,12 +57,12 @@ describe('transport faults (Toxiproxy)', () => {
       fault: 'connection cut mid-download (NDJSON truncated)',
       inject: async () => {
         // The cut is armed just before a Binary is forwarded and disarmed when its reply is over.
-        const cut = source.shim.add({
+        const cut = paths.source.shim.add({
           name: 'cut Binary downloads',
           match: (r) => r.method === 'GET' && /\/Binary\//.test(r.path),
           times: 2,
           before: async () => {
-            await source.proxy.addToxic({
+            await paths.source.proxy.addToxic({
               name: 'cut',
               type: 'limit_data',
               stream: 'downstream',
@@ -85,7 +71,7 @@ describe('transport faults (Toxiproxy)', () => {
             });
           },
           after: () => {
-            source.proxy
+            paths.source.proxy
               .getToxic('cut')
               .then((t) => t.remove())
               .catch(() => undefined);
@@ -109,12 +95,12 @@ describe('transport faults (Toxiproxy)', () => {
       fault: 'destination stalls 8 s (replies dropped)',
       args: ['--request-timeout', '3s'],
       inject: async () => {
-        destination.shim.add({
+        paths.destination.shim.add({
           name: 'stall while importing',
           match: (r) => r.method === 'GET' && /\$import-poll-status|_jobId=|bulkstatus/i.test(r.path),
           before: async () => {
             stalls++;
-            await destination.proxy.addToxic({
+            await paths.destination.proxy.addToxic({
               name: 'stall',
               type: 'timeout',
               stream: 'downstream',
@@ -122,7 +108,7 @@ describe('transport faults (Toxiproxy)', () => {
               attributes: { timeout: 0 },
             });
             setTimeout(() => {
-              destination.proxy
+              paths.destination.proxy
                 .getToxic('stall')
                 .then((t) => t.remove())
                 .catch(() => undefined);

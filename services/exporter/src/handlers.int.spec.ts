@@ -31,6 +31,8 @@ describe('exporter handlers (SQLite ledger and bus, staging folder, in-memory ex
   let poll: ExportPoll;
   let openFile: (url: string) => Promise<Readable>;
   let cancelled: string[];
+  /** What the source answers to a count of the window now. */
+  let sourceCount: number;
   let clock: Date | undefined;
 
   const ctx = (): PipelineContext =>
@@ -39,6 +41,7 @@ describe('exporter handlers (SQLite ledger and bus, staging folder, in-memory ex
       ledger,
       bus,
       staging,
+      source: { baseUrl: 'http://src', json: async () => ({ body: { total: sourceCount } }) },
       exportDialect: {
         name: 'bulkdata',
         kickOff: async () => ({ statusUrl: 'http://src/status/1' }),
@@ -71,6 +74,7 @@ describe('exporter handlers (SQLite ledger and bus, staging folder, in-memory ex
     openFile = async () => Readable.from([Buffer.from(line)]);
     cancelled = [];
     clock = undefined;
+    sourceCount = 1;
     await ledger.append('m1', 'chunk-000001', 0, [
       {
         type: 'ChunkPlanned',
@@ -149,6 +153,17 @@ describe('exporter handlers (SQLite ledger and bus, staging folder, in-memory ex
     expect(state).toMatchObject({ status: 'planned', exportAttempts: 1 });
     expect(state.lastReason).toBe(
       '$export job still running after the job timeout of 3600s (jobTimeout), last progress: Build in progress; cancelled',
+    );
+  });
+
+  it('an export that delivers fewer resources than the source holds in the window is made again, not migrated short', async () => {
+    sourceCount = 3;
+    await onChunkPlanned(ctx(), message);
+    await onExportPoll(ctx(), { ...message, statusUrl: 'http://src/status/1', poll: 0 });
+    const { state } = await loadChunk(ledger, 'm1', 'chunk-000001');
+    expect(state).toMatchObject({ status: 'planned', exportAttempts: 1 });
+    expect(state.lastReason).toBe(
+      'the export delivered fewer resources than the source holds in the window: Patient 1 of 3',
     );
   });
 });

@@ -12,6 +12,7 @@ import {
 } from '@fhir-migrate/shared/application/context.ts';
 import { isRetryable, reasonOf } from '@fhir-migrate/shared/application/errors.ts';
 import { announce, announceFailure, scheduleExportPoll } from '@fhir-migrate/shared/application/publish.ts';
+import { countWindowByType } from '@fhir-migrate/shared/application/source-queries.ts';
 import {
   type ChunkMessage,
   type ExportPollMessage,
@@ -97,6 +98,17 @@ export async function onExportPoll(ctx: PipelineContext, msg: ExportPollMessage)
     await failExport(ctx, msg.chunkId, err);
     return;
   }
+  let shortfall: string | undefined;
+  try {
+    shortfall = await exportShortfall(ctx, state.plan, result.exported);
+  } catch (err) {
+    await failExport(ctx, msg.chunkId, err);
+    return;
+  }
+  if (shortfall) {
+    await failExport(ctx, msg.chunkId, new Error(shortfall), true);
+    return;
+  }
   const done = await executeChunk(ctx.ledger, msg.migrationId, msg.chunkId, (s) =>
     s.status === 'exporting' && s.statusUrl === msg.statusUrl
       ? { type: 'CompleteExport', at: nowIso(ctx), result }
@@ -138,4 +150,27 @@ async function failExport(
       ? { topic: topics.chunkPlanned, attempts: result.after.exportAttempts }
       : undefined,
   );
+}
+
+/**
+ * Whether the export delivered less than the source holds in the window now. Writes cannot land in a
+ * window that is already in the past (lastUpdated is the server's clock), and updates and deletions only
+ * take resources out of it, so for every type the lines delivered must be at least today's count. Fewer
+ * means files were lost, cut or emptied on the way: the export is made again rather than migrated short.
+ */
+async function exportShortfall(
+  ctx: PipelineContext,
+  window: { since: string; till: string },
+  delivered: Record<string, number>,
+): Promise<string | undefined> {
+  const counts = await countWindowByType(ctx, {
+    since: Date.parse(window.since),
+    till: Date.parse(window.till),
+  });
+  const short = Object.entries(counts)
+    .filter(([type, count]) => (delivered[type] ?? 0) < count)
+    .map(([type, count]) => `${type} ${delivered[type] ?? 0} of ${count}`);
+  return short.length > 0
+    ? `the export delivered fewer resources than the source holds in the window: ${short.join(', ')}`
+    : undefined;
 }

@@ -13,6 +13,7 @@ import {
 import { nowIso, type PipelineContext } from '@fhir-migrate/shared/application/context.ts';
 import { controlStateOf } from '@fhir-migrate/shared/application/control.ts';
 import { announce } from '@fhir-migrate/shared/application/publish.ts';
+import { earliestLastUpdated, typesToMigrate } from '@fhir-migrate/shared/application/source-queries.ts';
 import { topics } from '@fhir-migrate/shared/contracts/messages.ts';
 import type { MigrationEvent } from '@fhir-migrate/shared/contracts/migration-events.ts';
 import { isApplied } from '@fhir-migrate/shared/domain/chunk.ts';
@@ -21,7 +22,6 @@ import { LedgerConflictError } from '@fhir-migrate/shared/ports/ledger.ts';
 import { crashPoint } from '@fhir-migrate/shared/runtime/crash-point.ts';
 import { nextCountedWindow, type WindowHint } from './next-window.ts';
 import { copySearchParameters } from './search-parameters.ts';
-import { earliestLastUpdated, typesToMigrate } from './source-queries.ts';
 
 export type PlannerStatus =
   | { kind: 'planning'; inFlight: number }

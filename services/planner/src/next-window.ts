@@ -2,6 +2,8 @@
  * The next window to plan after `watermark`: at most the configured length (see firstWidthMs), never past
  * now − safetyLag, halved while the source counts more than chunkLimit. Shared by the planner and the `plan` dry run.
  */
+
+import { countWindow, type SourceContext } from '@fhir-migrate/shared/application/source-queries.ts';
 import {
   decideWindow,
   nextWindow,
@@ -9,7 +11,6 @@ import {
   type WindowPolicy,
   windowPolicy,
 } from '@fhir-migrate/shared/domain/window.ts';
-import { countWindow, type SourceContext } from './source-queries.ts';
 
 export interface CountedWindow {
   window: Window;

@@ -2,9 +2,10 @@
  * What the planner asks the source: which types to count, how many resources a window holds, where the
  * data starts. Counting is per type with `_summary=count` on a half-open `_lastUpdated` range.
  */
-import type { PipelineContext } from '@fhir-migrate/shared/application/context.ts';
-import { iso, type Window } from '@fhir-migrate/shared/domain/window.ts';
-import { mapLimit } from '@fhir-migrate/shared/runtime/map-limit.ts';
+
+import { iso, type Window } from '../domain/window.ts';
+import { mapLimit } from '../runtime/map-limit.ts';
+import type { PipelineContext } from './context.ts';
 
 /** What the source queries need: the configuration and a client for the source. */
 export type SourceContext = Pick<PipelineContext, 'config' | 'source'>;
@@ -39,12 +40,17 @@ async function countType(ctx: SourceContext, type: string, query: string): Promi
   return total;
 }
 
-/** Resources whose lastUpdated is in [since, till), summed over the types, 8 requests at a time. */
-export async function countWindow(ctx: SourceContext, window: Window): Promise<number> {
+/** Resources whose lastUpdated is in [since, till), per type, 8 requests at a time. */
+export async function countWindowByType(ctx: SourceContext, window: Window): Promise<Record<string, number>> {
   const types = await typesToMigrate(ctx);
   const query = `_lastUpdated=ge${encodeURIComponent(iso(window.since))}&_lastUpdated=lt${encodeURIComponent(iso(window.till))}`;
   const counts = await mapLimit(types, 8, (t) => countType(ctx, t, query));
-  return counts.reduce((a, b) => a + b, 0);
+  return Object.fromEntries(types.map((t, i) => [t, counts[i] ?? 0]));
+}
+
+/** Resources whose lastUpdated is in [since, till), summed over the types. */
+export async function countWindow(ctx: SourceContext, window: Window): Promise<number> {
+  return Object.values(await countWindowByType(ctx, window)).reduce((a, b) => a + b, 0);
 }
 
 /** The earliest lastUpdated on the source over the types, or undefined for an empty source. */
