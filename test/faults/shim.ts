@@ -12,6 +12,8 @@ export interface ShimRequest {
   method: string;
   /** Path and query, as received. */
   path: string;
+  /** The Authorization header, if any. */
+  authorization?: string;
 }
 
 export type ShimAction =
@@ -46,6 +48,8 @@ export interface Shim {
   /** Every request seen, in order. */
   seen: ShimRequest[];
   add(rule: ShimRule): RuleHandle;
+  /** Rewrites the path of every forwarded request (e.g. to drop a storage SAS query the server would refuse). */
+  forwardPath(rewrite: (path: string) => string): void;
   clear(): void;
   close(): Promise<void>;
 }
@@ -59,6 +63,7 @@ export async function startShim(upstreamBase: string): Promise<Shim> {
   const upstream = new URL(upstreamBase);
   const rules: ActiveRule[] = [];
   const seen: ShimRequest[] = [];
+  let pathRewrite: (path: string) => string = (path) => path;
 
   function take(req: ShimRequest): ActiveRule | undefined {
     const rule = rules.find((r) => !r.removed && r.hits < (r.times ?? 1) && r.match(req));
@@ -67,7 +72,11 @@ export async function startShim(upstreamBase: string): Promise<Shim> {
   }
 
   const server = createServer((req, res) => {
-    const shimReq: ShimRequest = { method: req.method ?? 'GET', path: req.url ?? '/' };
+    const shimReq: ShimRequest = {
+      method: req.method ?? 'GET',
+      path: req.url ?? '/',
+      ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
+    };
     seen.push(shimReq);
     const rule = take(shimReq);
     const action = rule?.action;
@@ -98,7 +107,7 @@ export async function startShim(upstreamBase: string): Promise<Shim> {
         host: upstream.hostname,
         port: upstream.port,
         method: req.method,
-        path: req.url,
+        path: pathRewrite(req.url ?? '/'),
         headers,
       },
       (upRes) => {
@@ -165,6 +174,9 @@ export async function startShim(upstreamBase: string): Promise<Shim> {
           active.removed = true;
         },
       };
+    },
+    forwardPath(rewrite) {
+      pathRewrite = rewrite;
     },
     clear() {
       rules.length = 0;
