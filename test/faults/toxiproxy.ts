@@ -3,7 +3,7 @@
  * .test-servers/bin), started on 127.0.0.1 by the suite and stopped by its PID.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -67,11 +67,15 @@ export async function startToxiproxy(port: number): Promise<RunningToxiproxy> {
     }
   }
   const pid = child.pid ?? 0;
+  // For a CI clean-up after a crash of the suite itself: stop by this PID, never by name.
+  const pidFile = join(stateDir, 'toxiproxy.pid');
+  writeFileSync(pidFile, String(pid));
   return {
     client,
     apiUrl,
     pid,
     stop: async () => {
+      rmSync(pidFile, { force: true });
       if (child.exitCode !== null) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
