@@ -33,58 +33,77 @@ const chunksWithData = (s: StatusJson) => s.list.filter((c) => c.status !== 'ski
 describe('kill -9 and restart', () => {
   const { paths } = useFaultyPaths();
 
-  it.each(crashPoints)('fhir-migrate run killed at %s, then restarted, finishes clean', async (point) => {
-    const started = Date.now();
-    const s = await seedScenario(sourceUrl, { patients: 6, waves: 1, waveGapMs: 0 });
-    const args = [
-      'run',
-      '--until-caught-up',
-      ...migrationArgs(s, paths.source.url, paths.destination.url, [
-        '--chunk-duration',
-        '1h',
-        '--deep-check-count',
-        '5',
-      ]),
-    ];
-    const crashed = await runCli(args, { [crashVariable]: point });
-    const beforeRestart = await measureDamage(sourceUrl, destinationUrl, s);
-    const resumed = await runCli(args);
-    const damage = await measureDamage(sourceUrl, destinationUrl, s);
-    const status = await statusOf(s.state);
-    const chunks = chunksWithData(status);
-    const clean =
-      resumed.code === 0 &&
-      damage.lost.length === 0 &&
-      damage.duplicated.length === 0 &&
-      crashed.code === null;
-    recordRow({
-      fault: `kill -9 at ${point} (run)`,
-      injected: crashed.stderr.includes(`at ${point}`) ? 1 : 0,
-      outcome: clean ? 'clean' : 'failed',
-      detail: clean
-        ? `${beforeRestart.lost.length} of ${s.report.totalCurrent} missing before the restart; after it ${kickOffs(paths.source)} $export kick-offs and ${importSubmits(paths.destination)} $import submits for ${chunks} chunk(s); exit 0`
-        : `crashed run exit ${crashed.code}, restart exit ${resumed.code}: ${resumed.stderr.trim().split('\n').slice(-2).join(' / ').slice(0, 300)}`,
-      lost: damage.lost.length,
-      duplicated: damage.duplicated.length,
-      seconds: (Date.now() - started) / 1000,
-    });
-    // The crash happened where it was asked for, by SIGKILL (no exit code).
-    expect(crashed.stderr).toContain(`${crashVariable}: killing process`);
-    expect(crashed.stderr).toContain(`at ${point}`);
-    expect(crashed.code).toBeNull();
-    expect(resumed.code, resumed.stderr.slice(-2000)).toBe(0);
-    expect(damage).toMatchObject({ lost: [], duplicated: [] });
-    expect(status.halted).toEqual([]);
-    expect(status.list.every((c) => c.status === 'verified' || c.status === 'skipped')).toBe(true);
-    if (point !== 'verification' && point !== 'import-poll')
-      // Before the import was under way, the destination lacked the data: the measure can fail.
-      expect(beforeRestart.lost.length).toBeGreaterThan(0);
-    // One kick-off per chunk, plus one where the crash came between the kick-off and its record.
-    expect(kickOffs(paths.source)).toBe(chunks + (point === 'after-export-kickoff' ? 1 : 0));
-    expect(importSubmits(paths.destination)).toBe(chunks + (point === 'after-import-submit' ? 1 : 0));
-  });
+  it.each(crashPoints)(
+    'one process: fhir-migrate run killed at %s, then restarted, finishes clean',
+    async (point) => {
+      const started = Date.now();
+      const s = await seedScenario(sourceUrl, { patients: 6, waves: 1, waveGapMs: 0 });
+      const args = [
+        'run',
+        '--until-caught-up',
+        ...migrationArgs(s, paths.source.url, paths.destination.url, [
+          '--chunk-duration',
+          '1h',
+          '--deep-check-count',
+          '5',
+        ]),
+      ];
+      const crashed = await runCli(args, { [crashVariable]: point });
+      const beforeRestart = await measureDamage(sourceUrl, destinationUrl, s);
+      const resumed = await runCli(args);
+      const damage = await measureDamage(sourceUrl, destinationUrl, s);
+      const status = await statusOf(s.state);
+      const chunks = chunksWithData(status);
+      const clean =
+        resumed.code === 0 &&
+        damage.lost.length === 0 &&
+        damage.duplicated.length === 0 &&
+        crashed.code === null;
+      recordRow({
+        fault: `kill -9 at ${point} (run)`,
+        injected: crashed.stderr.includes(`at ${point}`) ? 1 : 0,
+        outcome: clean ? 'clean' : 'failed',
+        detail: clean
+          ? `${beforeRestart.lost.length} of ${s.report.totalCurrent} missing before the restart; after it ${kickOffs(paths.source)} $export kick-offs and ${importSubmits(paths.destination)} $import submits for ${chunks} chunk(s); exit 0`
+          : `crashed run exit ${crashed.code}, restart exit ${resumed.code}: ${resumed.stderr.trim().split('\n').slice(-2).join(' / ').slice(0, 300)}`,
+        lost: damage.lost.length,
+        duplicated: damage.duplicated.length,
+        seconds: (Date.now() - started) / 1000,
+      });
+      // The crash happened where it was asked for, by SIGKILL (no exit code).
+      expect(crashed.stderr).toContain(`${crashVariable}: killing process`);
+      expect(crashed.stderr).toContain(`at ${point}`);
+      expect(crashed.code).toBeNull();
+      expect(resumed.code, resumed.stderr.slice(-2000)).toBe(0);
+      expect(damage).toMatchObject({ lost: [], duplicated: [] });
+      expect(status.halted).toEqual([]);
+      expect(status.list.every((c) => c.status === 'verified' || c.status === 'skipped')).toBe(true);
+      if (point !== 'verification' && point !== 'import-poll')
+        // Before the import was under way, the destination lacked the data: the measure can fail.
+        expect(beforeRestart.lost.length).toBeGreaterThan(0);
+      // One kick-off per chunk, plus one where the crash came between the kick-off and its record.
+      expect(kickOffs(paths.source)).toBe(chunks + (point === 'after-export-kickoff' ? 1 : 0));
+      expect(importSubmits(paths.destination)).toBe(chunks + (point === 'after-import-submit' ? 1 : 0));
+    },
+  );
 
-  it('four service processes, each killed once at its own point and restarted, finish clean', async () => {
+  /** Which service process reaches each crash point. */
+  const owner: Record<CrashPoint, string> = {
+    'after-plan': 'planner',
+    'after-export-kickoff': 'exporter',
+    'export-poll': 'exporter',
+    'mid-staging': 'exporter',
+    'after-import-submit': 'importer',
+    'import-poll': 'importer',
+    verification: 'verifier',
+  };
+
+  /**
+   * The pipeline as four `fhir-migrate service` processes on one state file; each one named in `plan` is
+   * started with its crash point, and every process that dies is started again (without one). Ends when the
+   * migration has caught up past the seeded data, then stops them all.
+   */
+  async function crashServices(fault: string, plan: Record<string, CrashPoint>) {
     const started = Date.now();
     const s = await seedScenario(sourceUrl, { patients: 6, waves: 1, waveGapMs: 0 });
     const base = migrationArgs(s, paths.source.url, paths.destination.url, [
@@ -95,14 +114,9 @@ describe('kill -9 and restart', () => {
       '--poll-interval',
       '2s',
     ]);
-    const plan: Record<string, CrashPoint> = {
-      planner: 'after-plan',
-      exporter: 'mid-staging',
-      importer: 'after-import-submit',
-      verifier: 'verification',
-    };
     const children = new Map<string, ChildProcess>();
     const crashes: string[] = [];
+    let otherExits = 0;
     let stopping = false;
     const bin = join(repoRoot, 'cli', 'bin', 'fhir-migrate.js');
     const startService = (name: string, crashAt?: CrashPoint) => {
@@ -121,15 +135,16 @@ describe('kill -9 and restart', () => {
       });
       child.on('exit', (_code, signal) => {
         if (stopping) return;
-        if (signal === 'SIGKILL' && stderr.includes(`${crashVariable}: killing process`)) {
+        if (signal === 'SIGKILL' && stderr.includes(`${crashVariable}: killing process`))
           crashes.push(`${name} at ${crashAt}`);
-          children.set(name, startService(name));
-        } else children.set(name, startService(name)); // any other exit: restart too, and fail below
+        else otherExits++;
+        children.set(name, startService(name));
       });
       return child;
     };
     try {
-      for (const [name, point] of Object.entries(plan)) children.set(name, startService(name, point));
+      for (const name of ['planner', 'exporter', 'importer', 'verifier'])
+        children.set(name, startService(name, plan[name]));
       const deadline = Date.now() + 240_000;
       for (;;) {
         await sleep(1000);
@@ -155,23 +170,47 @@ describe('kill -9 and restart', () => {
     const damage = await measureDamage(sourceUrl, destinationUrl, s);
     const status = await statusOf(s.state);
     const chunks = chunksWithData(status);
-    const clean = crashes.length === 4 && damage.lost.length === 0 && damage.duplicated.length === 0;
+    const expected = Object.entries(plan).map(([name, point]) => `${name} at ${point}`);
+    const clean =
+      crashes.length === expected.length &&
+      otherExits === 0 &&
+      damage.lost.length === 0 &&
+      damage.duplicated.length === 0;
     recordRow({
-      fault: 'kill -9 of each service process in turn (4 processes)',
+      fault,
       injected: crashes.length,
       outcome: clean ? 'clean' : 'failed',
-      detail: `${crashes.join(', ')}; ${kickOffs(paths.source)} $export kick-offs and ${importSubmits(paths.destination)} $import submits for ${chunks} chunk(s)`,
+      detail: `${crashes.join(', ')} (restarted); ${kickOffs(paths.source)} $export kick-offs and ${importSubmits(paths.destination)} $import submits for ${chunks} chunk(s)${otherExits ? `; ${otherExits} other exits` : ''}`,
       lost: damage.lost.length,
       duplicated: damage.duplicated.length,
       seconds: (Date.now() - started) / 1000,
     });
-    expect(crashes.sort()).toEqual(
-      Object.entries(plan)
-        .map(([name, point]) => `${name} at ${point}`)
-        .sort(),
-    );
+    expect(crashes.sort()).toEqual(expected.sort());
+    expect(otherExits).toBe(0);
     expect(damage).toMatchObject({ lost: [], duplicated: [] });
     expect(status.halted).toEqual([]);
+    expect(status.list.every((c) => c.status === 'verified' || c.status === 'skipped')).toBe(true);
+    return { chunks };
+  }
+
+  it.each(crashPoints)(
+    'service processes: killed at %s (in the service that gets there), restarted, finishes clean',
+    async (point) => {
+      const { chunks } = await crashServices(`kill -9 at ${point} (${owner[point]} service)`, {
+        [owner[point]]: point,
+      });
+      expect(kickOffs(paths.source)).toBe(chunks + (point === 'after-export-kickoff' ? 1 : 0));
+      expect(importSubmits(paths.destination)).toBe(chunks + (point === 'after-import-submit' ? 1 : 0));
+    },
+  );
+
+  it('service processes: all four killed, each at its own point, restarted, finish clean', async () => {
+    const { chunks } = await crashServices('kill -9 of each service process in turn (4 processes)', {
+      planner: 'after-plan',
+      exporter: 'mid-staging',
+      importer: 'after-import-submit',
+      verifier: 'verification',
+    });
     expect(importSubmits(paths.destination)).toBe(chunks + 1);
   });
 });
