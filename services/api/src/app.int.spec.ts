@@ -11,6 +11,7 @@ import type { Ledger } from '@fhir-migrate/shared/ports/ledger.ts';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from './app.ts';
+import { migrationStartedEvent } from './test-fixtures.ts';
 
 const at = '2026-01-01T00:00:00.000Z';
 const apiKey = 'test-api-key-0123456789';
@@ -27,20 +28,7 @@ describe('status API (SQLite ledger, inject)', () => {
     dir = await mkdtemp(join(tmpdir(), 'fm-api-'));
     db = openSqliteDatabase(join(dir, 'state.sqlite'));
     ledger = createSqliteLedger(db);
-    await ledger.append('m1', 'migration', 0, [
-      {
-        type: 'MigrationStarted',
-        at,
-        data: {
-          sourceUrl: 'http://s/fhir',
-          destinationUrl: 'http://d/fhir',
-          exportDialect: 'hapi',
-          importDialect: 'hapi',
-          startAt: '2025-01-01T00:00:00.000Z',
-          resourceTypes: ['Patient'],
-        },
-      },
-    ]);
+    await ledger.append('m1', 'migration', 0, [migrationStartedEvent(at)]);
     const plan = (index: number, since: string, till: string, expectedCount: number) => ({
       type: 'ChunkPlanned',
       at,

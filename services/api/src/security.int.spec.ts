@@ -16,6 +16,7 @@ import type { Ledger } from '@fhir-migrate/shared/ports/ledger.ts';
 import type { FastifyInstance, LightMyRequestResponse, RouteOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type ApiDeps, buildApp } from './app.ts';
+import { migrationStartedEvent } from './test-fixtures.ts';
 
 const at = '2026-01-01T00:00:00.000Z';
 const apiKey = 'sec-api-key-5f0c2a9e71d4';
@@ -105,20 +106,7 @@ describe('API security controls (SQLite ledger and bus, inject)', () => {
     ledger = createSqliteLedger(db);
     bus = createSqliteBus(db);
     await declareTopology(bus);
-    await ledger.append('m1', 'migration', 0, [
-      {
-        type: 'MigrationStarted',
-        at,
-        data: {
-          sourceUrl: 'http://s/fhir',
-          destinationUrl: 'http://d/fhir',
-          exportDialect: 'hapi',
-          importDialect: 'hapi',
-          startAt: '2025-01-01T00:00:00.000Z',
-          resourceTypes: ['Patient'],
-        },
-      },
-    ]);
+    await ledger.append('m1', 'migration', 0, [migrationStartedEvent(at)]);
     // A dead letter, so that a replay that got through would change the bus.
     await bus.publish('chunk-planned', [
       { id: 'poison-1', body: { schemaVersion: 1, migrationId: 'm1', chunkId: 'chunk-000001' } },
