@@ -188,6 +188,8 @@ describe('bad input', () => {
         });
         return () => rewritten;
       },
+      detail: (o) =>
+        `refused before any request to it: "${String(logLines(o.run.stderr, /export failed/)[0]?.reason).slice(0, 110)}"; exported again, exit 0`,
     });
     expect(outcome.run.code, outcome.run.stderr.slice(-2000)).toBe(0);
     expect(outcome.injected).toBe(1);

@@ -133,10 +133,13 @@ describe('HTTP faults (loopback shim)', () => {
             action: { kind: 'status', status: 503 },
           }),
         ]),
+      detail: (o) =>
+        `not retried by the client (a POST the server may have acted on): the import attempt failed ("${String(logLines(o.run.stderr, /import failed/)[0]?.reason).slice(0, 80)}") and was made again; exit 0`,
     });
     expect(outcome.run.code, outcome.run.stderr.slice(-2000)).toBe(0);
     expect(outcome.damage).toMatchObject({ lost: [], duplicated: [] });
     expect(outcome.injected).toBe(1);
+    expect(logLines(outcome.run.stderr, /import failed/)).toHaveLength(1);
   });
 
   it('an $export job that reports failure', async () => {

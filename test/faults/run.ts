@@ -39,11 +39,14 @@ const table = [
   ),
 ].join('\n');
 const minutes = ((Date.now() - started) / 60_000).toFixed(1);
-const summary = `${rows.length} fault scenarios, ${rows.filter((r) => r.outcome === 'clean').length} clean, ${rows.reduce((n, r) => n + r.lost, 0)} resources lost, ${rows.reduce((n, r) => n + r.duplicated, 0)} duplicated, in ${minutes} min`;
+const outcomes = ['clean', 'reported', 'halted', 'refused', 'failed']
+  .map((o) => `${rows.filter((r) => r.outcome === o).length} ${o}`)
+  .join(', ');
+const summary = `${rows.length} fault scenarios (${outcomes}), ${rows.reduce((n, r) => n + r.injected, 0)} faults injected, ${rows.reduce((n, r) => n + r.lost, 0)} resources lost, ${rows.reduce((n, r) => n + r.duplicated, 0)} duplicated, in ${minutes} min`;
 writeFileSync(
   join(repoRoot, '.test-results', 'faults.md'),
   `# Reliability report\n\n${summary}\n\n${table}\n`,
 );
 console.log(`\nReliability report (.test-results/faults.md)\n\n${table}\n\n${summary}`);
-const damaged = rows.some((r) => r.lost > 0 || r.duplicated > 0);
+const damaged = rows.some((r) => r.lost > 0 || r.duplicated > 0 || r.outcome === 'failed');
 process.exit(vitest.status === 0 && !damaged ? 0 : (vitest.status ?? 1) || 1);

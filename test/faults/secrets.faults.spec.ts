@@ -193,11 +193,14 @@ describe('secrets', () => {
     expect(everything).toMatch(/downloading it again/);
     expect(everything).toContain('sig=');
 
-    const leaks = produced.flatMap((p) =>
-      Object.entries(secrets)
+    // Signed staging URLs are capabilities too (24 h): their tokens must not be written down either.
+    const stagingToken = /\/staging\/[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}/;
+    const leaks = produced.flatMap((p) => [
+      ...Object.entries(secrets)
         .filter(([, secret]) => p.text.includes(secret))
         .map(([name]) => `${name} in ${p.where}`),
-    );
+      ...(stagingToken.test(p.text) ? [`a signed staging URL in ${p.where}`] : []),
+    ]);
     const damage = await measureDamage(sourceUrl, destinationUrl, s);
     recordRow({
       fault: 'secrets in everything a run produced',
@@ -205,7 +208,7 @@ describe('secrets', () => {
       outcome: leaks.length === 0 && damage.lost.length === 0 ? 'clean' : 'failed',
       detail:
         leaks.length === 0
-          ? `${Object.keys(secrets).length} secrets searched in ${produced.length} outputs (${Math.round(everything.length / 1024)} KiB): none found`
+          ? `${Object.keys(secrets).length} secrets and signed staging URLs searched in ${produced.length} outputs (${Math.round(everything.length / 1024)} KiB): none found`
           : `leaked: ${leaks.join('; ')}`,
       lost: damage.lost.length,
       duplicated: damage.duplicated.length,
