@@ -213,4 +213,50 @@ describe('kill -9 and restart', () => {
     });
     expect(importSubmits(paths.destination)).toBe(chunks + 1);
   });
+
+  it('one migration over several chunks, killed at every crash point in turn (seven kills), finishes clean', async () => {
+    const started = Date.now();
+    // Three waves 3 s apart in 1 s windows: several chunks, with exports running ahead of imports.
+    const s = await seedScenario(sourceUrl, { patients: 9, waves: 3, waveGapMs: 3000, bundleSize: 25 });
+    const args = [
+      'run',
+      '--until-caught-up',
+      ...migrationArgs(s, paths.source.url, paths.destination.url, [
+        '--chunk-duration',
+        '1s',
+        '--deep-check-count',
+        '3',
+        '--export-ahead',
+        '2',
+      ]),
+    ];
+    const kills: string[] = [];
+    for (const point of crashPoints) {
+      const run = await runCli(args, { [crashVariable]: point });
+      if (run.code === null && run.stderr.includes(`at ${point}`)) kills.push(point);
+      else if (run.code !== 0)
+        throw new Error(`run to ${point} ended with ${run.code}: ${run.stderr.slice(-1500)}`);
+    }
+    const last = await runCli(args);
+    const damage = await measureDamage(sourceUrl, destinationUrl, s);
+    const status = await statusOf(s.state);
+    const chunks = chunksWithData(status);
+    const clean = last.code === 0 && damage.lost.length === 0 && damage.duplicated.length === 0;
+    recordRow({
+      fault: 'kill -9 at every crash point in turn, one migration of several chunks',
+      injected: kills.length,
+      outcome: clean ? 'clean' : 'failed',
+      detail: `${kills.length} kills (${kills.join(', ')}) and restarts over ${chunks} chunks, ${s.report.totalCurrent} resources with updates and deletes; ${kickOffs(paths.source)} $export kick-offs, ${importSubmits(paths.destination)} $import submits; last run exit ${last.code}`,
+      lost: damage.lost.length,
+      duplicated: damage.duplicated.length,
+      seconds: (Date.now() - started) / 1000,
+    });
+    // A point the migration had passed for good before its turn (none, with three waves) is not a kill.
+    expect(kills).toEqual([...crashPoints]);
+    expect(last.code, last.stderr.slice(-2000)).toBe(0);
+    expect(damage).toMatchObject({ lost: [], duplicated: [] });
+    expect(status.halted).toEqual([]);
+    expect(chunks).toBeGreaterThanOrEqual(3);
+    expect(status.list.every((c) => c.status === 'verified' || c.status === 'skipped')).toBe(true);
+  });
 });
