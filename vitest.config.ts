@@ -49,6 +49,17 @@ export default defineConfig({
       },
       {
         test: {
+          // `npm run test:azure`: the Azure adapters against emulators started from npm (Azurite, cosmosdb-server).
+          name: 'azure',
+          include: ['shared/src/**/*.azure.spec.ts', 'test/**/*.azure.spec.ts'],
+          globalSetup: ['test/harness/azurite.ts', 'test/harness/cosmos-emulator.ts'],
+          fileParallelism: false,
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
           // `npm run test:faults`: Toxiproxy and a loopback HTTP shim between the CLI and both HAPI servers.
           name: 'faults',
           include: ['test/faults/**/*.faults.spec.ts'],
