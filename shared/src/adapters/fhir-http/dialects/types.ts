@@ -32,7 +32,7 @@ export interface OpenFileOptions {
 }
 
 export interface ExportDialect {
-  readonly name: 'hapi' | 'bulkdata';
+  readonly name: 'hapi' | 'bulkdata' | 'azure';
   /** Starts an export job; returns the URL to poll. */
   kickOff(window: ExportWindow): Promise<{ statusUrl: string }>;
   poll(statusUrl: string): Promise<ExportPoll>;
@@ -48,6 +48,8 @@ export interface ExportDialect {
 export interface ImportInput {
   type: string;
   url: string;
+  /** The blob's ETag, for servers that check it (AHDS fails the job on a mismatch). */
+  etag?: string;
 }
 
 export type ImportPoll =
@@ -73,7 +75,7 @@ export interface ImportReport {
 }
 
 export interface BulkImportDialect {
-  readonly name: 'hapi';
+  readonly name: 'hapi' | 'ahds';
   submit(inputs: ImportInput[]): Promise<{ jobUrl: string }>;
   poll(jobUrl: string): Promise<ImportPoll>;
 }
