@@ -3,35 +3,14 @@
  * (../shared/notes/azure-contracts.md, read from microsoft/fhir-server): a loopback server plays the
  * service. No Azure FHIR server can run here, so these prove the protocol mapping, not the service.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { createFhirClient, type FhirClient } from '../client.ts';
-import {
-  type LoopbackHandler,
-  type LoopbackServer,
-  startLoopbackServer,
-} from '../test-support/loopback-server.ts';
+import { describe, expect, it } from 'vitest';
+import type { FhirClient } from '../client.ts';
+import { useLoopbackClients } from '../test-support/loopback-server.ts';
 import { azureExportUrl, validateAzureExportOptions } from './export-azure.ts';
 import { createExportDialect, createImportDialect } from './factory.ts';
 import { ahdsImportParameters, ahdsImportReport } from './import-ahds.ts';
 
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function setup(handler: LoopbackHandler): Promise<{ server: LoopbackServer; client: FhirClient }> {
-  const server = await startLoopbackServer(handler);
-  const client = createFhirClient({
-    baseUrl: `${server.url}/fhir`,
-    retry: { maxAttempts: 2, baseDelayMs: 1 },
-    sleep: async () => {},
-  });
-  cleanups.push(
-    () => server.close(),
-    () => client.close(),
-  );
-  return { server, client };
-}
+const setup = useLoopbackClients();
 
 const blob = 'https://exportacct.blob.core.windows.net';
 const window = {

@@ -1,34 +1,12 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { bearerAuth } from '../auth.ts';
 import { readAll } from '../body.ts';
-import { createFhirClient, type FhirClient } from '../client.ts';
 import { DisallowedOriginError } from '../errors.ts';
-import {
-  type LoopbackHandler,
-  type LoopbackServer,
-  startLoopbackServer,
-} from '../test-support/loopback-server.ts';
+import { type LoopbackHandler, useLoopbackClients } from '../test-support/loopback-server.ts';
 import { createExportDialect } from './factory.ts';
 
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function setup(handler: LoopbackHandler): Promise<{ server: LoopbackServer; client: FhirClient }> {
-  const server = await startLoopbackServer(handler);
-  const client = createFhirClient({
-    baseUrl: `${server.url}/fhir`,
-    auth: bearerAuth('src-token'),
-    retry: { maxAttempts: 2, baseDelayMs: 1 },
-    sleep: async () => {},
-  });
-  cleanups.push(
-    () => server.close(),
-    () => client.close(),
-  );
-  return { server, client };
-}
+const useClients = useLoopbackClients();
+const setup = (handler: LoopbackHandler) => useClients(handler, { auth: bearerAuth('src-token') });
 
 const oo = (diagnostics: string) =>
   JSON.stringify({
@@ -145,10 +123,10 @@ describe('export dialects against a loopback fake Bulk Data server (protocol pat
   });
 
   it('openFile refuses URLs off the allowed origins without sending anything', async () => {
-    const storage = await startLoopbackServer((_req, res) =>
+    // A second loopback server stands in for a storage account (its client goes unused).
+    const { server: storage } = await setup((_req, res) =>
       res.writeHead(200, { 'content-type': 'application/fhir+ndjson' }).end('{}\n'),
     );
-    cleanups.push(() => storage.close());
     const { client } = await setup((_req, res) => res.writeHead(200).end());
     const strict = createExportDialect('hapi', client);
     await expect(strict.openFile(`${storage.url}/c/f.ndjson?sig=abc`)).rejects.toBeInstanceOf(

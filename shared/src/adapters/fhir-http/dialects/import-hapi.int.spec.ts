@@ -1,30 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { createFhirClient, type FhirClient } from '../client.ts';
-import {
-  type LoopbackHandler,
-  type LoopbackServer,
-  startLoopbackServer,
-} from '../test-support/loopback-server.ts';
+import { describe, expect, it } from 'vitest';
+import { type LoopbackHandler, useLoopbackClients } from '../test-support/loopback-server.ts';
 import { createImportDialect } from './factory.ts';
 
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function setup(handler: LoopbackHandler): Promise<{ server: LoopbackServer; client: FhirClient }> {
-  const server = await startLoopbackServer(handler);
-  const client = createFhirClient({
-    baseUrl: `${server.url}/fhir`,
-    retry: { maxAttempts: 2, baseDelayMs: 1 },
-    sleep: async () => {},
-  });
-  cleanups.push(
-    () => server.close(),
-    () => client.close(),
-  );
-  return { server, client };
-}
+const setup = useLoopbackClients();
 
 /** HAPI's poll reply: an OperationOutcome served as ISO-8859-1 (as HAPI 8.8 does). */
 function latin1Outcome(status: number, issues: { severity: string; diagnostics?: string }[]) {

@@ -4,6 +4,8 @@
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Server } from 'node:net';
+import { afterEach } from 'vitest';
+import { createFhirClient, type FhirClient, type FhirClientOptions } from '../client.ts';
 
 export interface RecordedRequest {
   method: string;
@@ -75,4 +77,32 @@ function portOf(server: Server): number {
   if (address === null || typeof address === 'string')
     throw new Error('server is not listening on a TCP port');
   return address.port;
+}
+
+/**
+ * For a spec file: `setup(handler)` starts a loopback server and a FHIR client on `<server>/fhir` (fast
+ * retries, no real sleeping, plus any client options given), both closed after each test.
+ */
+export function useLoopbackClients(): (
+  handler: LoopbackHandler,
+  clientOptions?: Partial<FhirClientOptions>,
+) => Promise<{ server: LoopbackServer; client: FhirClient }> {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+  return async (handler, clientOptions = {}) => {
+    const server = await startLoopbackServer(handler);
+    const client = createFhirClient({
+      baseUrl: `${server.url}/fhir`,
+      retry: { maxAttempts: 2, baseDelayMs: 1 },
+      sleep: async () => {},
+      ...clientOptions,
+    });
+    cleanups.push(
+      () => server.close(),
+      () => client.close(),
+    );
+    return { server, client };
+  };
 }
