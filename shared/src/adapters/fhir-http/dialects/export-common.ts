@@ -10,7 +10,7 @@ import { FhirHttpError } from '../errors.ts';
 import { parseOperationOutcome, summarizeOutcome, truncate } from '../operation-outcome.ts';
 import { assertAllowedOrigin } from '../origin.ts';
 import { redactText } from '../redact.ts';
-import { parseRetryAfterMs } from '../retry.ts';
+import { getJobStatus } from './job-status.ts';
 import type { ExportDialect, ExportManifest, ExportPoll, ExportWindow, OpenFileOptions } from './types.ts';
 
 export interface ExportDialectOptions {
@@ -25,8 +25,6 @@ export interface ExportDialectOptions {
 }
 
 const ndjsonMediaType = 'application/fhir+ndjson';
-/** Longest server poll hint passed on; the caller clamps further. */
-const maxRetryAfterMs = 3_600_000;
 
 const fileSchema = z.object({
   type: z.string().min(1),
@@ -105,26 +103,9 @@ export async function pollExport(
   allowedOrigins: readonly string[],
   now: () => number = Date.now,
 ): Promise<ExportPoll> {
-  assertAllowedOrigin(statusUrl, allowedOrigins);
-  const res = await client.text({
-    url: statusUrl,
-    headers: { accept: 'application/json' },
-    throwOnError: false,
-    // A 500 from a status endpoint reports a failed job (HAPI), so it is not retried. Nor is a 429: it is
-    // answered as "running", and the poll schedule (not the client's backoff, which honours Retry-After up
-    // to 60 s) decides when to ask again — an absurd Retry-After cost a minute per poll before.
-    retryStatuses: [502, 503, 504],
-  });
-  const retryAfterMs = parseRetryAfterMs(res.headers, now(), maxRetryAfterMs);
-  const progress = res.headers['x-progress'];
-  if (res.status === 202 || res.status === 429) {
-    return {
-      state: 'running',
-      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
-      ...(progress ? { progress: redactText(progress) } : {}),
-    };
-  }
-  const outcome = parseOperationOutcome(res.body);
+  const reply = await getJobStatus(client, statusUrl, { allowedOrigins, accept: 'application/json', now });
+  if (reply.state === 'running') return reply;
+  const { res, outcome } = reply;
   if (res.status === 200) {
     let body: unknown;
     try {
@@ -136,17 +117,6 @@ export async function pollExport(
     return parsed.ok
       ? { state: 'completed', manifest: parsed.manifest }
       : { state: 'failed', reason: parsed.reason };
-  }
-  if (res.status >= 502 && res.status <= 504) {
-    throw new FhirHttpError({
-      kind: 'http',
-      method: 'GET',
-      url: statusUrl,
-      status: res.status,
-      attempts: res.attempts,
-      retryable: true,
-      ...(outcome ? { outcome } : { body: res.body }),
-    });
   }
   if (res.status === 404 || res.status === 410) {
     return { state: 'failed', reason: 'job not found', ...(outcome ? { outcome } : {}) };

@@ -15,10 +15,9 @@ import { z } from 'zod';
 import type { FhirClient } from '../client.ts';
 import { FhirHttpError } from '../errors.ts';
 import { parseOperationOutcome, summarizeOutcome, truncate } from '../operation-outcome.ts';
-import { assertAllowedOrigin } from '../origin.ts';
 import { redactText, redactUrl } from '../redact.ts';
-import { parseRetryAfterMs } from '../retry.ts';
 import { assertResourceTypes } from './export-common.ts';
+import { getJobStatus } from './job-status.ts';
 import type { BulkImportDialect, ImportFileReport, ImportInput, ImportPoll, ImportReport } from './types.ts';
 
 export interface AhdsImportOptions {
@@ -28,7 +27,6 @@ export interface AhdsImportOptions {
   now?: () => number;
 }
 
-const maxRetryAfterMs = 3_600_000;
 /** The service's own limit of files per import job. */
 export const maxAhdsImportFiles = 10_000;
 
@@ -166,34 +164,18 @@ export function createAhdsImportDialect(
     },
 
     async poll(jobUrl): Promise<ImportPoll> {
-      assertAllowedOrigin(jobUrl, [client.origin]);
-      const res = await client.text({
-        url: jobUrl,
-        headers: { accept: 'application/fhir+json' },
-        throwOnError: false,
+      const reply = await getJobStatus(client, jobUrl, {
+        allowedOrigins: [client.origin],
+        accept: 'application/fhir+json',
+        now,
+        // The service holds the completed reply back by up to ~60 s.
         timeoutMs: options.pollTimeoutMs ?? 120_000,
-        // A 429 is "still running" (the poll schedule decides when to ask again); 500s are job failures.
-        retryStatuses: [502, 503, 504],
       });
-      if (res.status === 202 || res.status === 429) {
-        const retryAfterMs = parseRetryAfterMs(res.headers, now(), maxRetryAfterMs);
-        return { state: 'running', ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
-      }
+      if (reply.state === 'running') return reply;
+      const { res, outcome } = reply;
       if (res.status === 200) {
         // A 200 with error[] is a partial success: the importer sees the failures in the report.
         return { state: 'completed', report: ahdsImportReport(res.body) };
-      }
-      const outcome = parseOperationOutcome(res.body);
-      if (res.status >= 502 && res.status <= 504) {
-        throw new FhirHttpError({
-          kind: 'http',
-          method: 'GET',
-          url: jobUrl,
-          status: res.status,
-          attempts: res.attempts,
-          retryable: true,
-          ...(outcome ? { outcome } : { body: res.body }),
-        });
       }
       const detail = outcome ? summarizeOutcome(outcome) : truncate(redactText(res.body.trim()), 500);
       const what =

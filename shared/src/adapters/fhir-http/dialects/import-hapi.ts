@@ -7,17 +7,11 @@
  */
 import type { FhirClient } from '../client.ts';
 import { FhirHttpError } from '../errors.ts';
-import {
-  type OperationOutcome,
-  parseOperationOutcome,
-  summarizeOutcome,
-  truncate,
-} from '../operation-outcome.ts';
-import { assertAllowedOrigin } from '../origin.ts';
+import { type OperationOutcome, summarizeOutcome, truncate } from '../operation-outcome.ts';
 import { redactText } from '../redact.ts';
-import { parseRetryAfterMs } from '../retry.ts';
 import { assertResourceTypes } from './export-common.ts';
 import { extractReportText, parseBulkImportReport } from './import-report.ts';
+import { getJobStatus } from './job-status.ts';
 import type { BulkImportDialect, ImportInput, ImportPoll, ImportReport } from './types.ts';
 
 export interface HapiImportOptions {
@@ -25,8 +19,6 @@ export interface HapiImportOptions {
   maxBatchResourceCount?: number;
   now?: () => number;
 }
-
-const maxRetryAfterMs = 3_600_000;
 
 /** The `$import` Parameters body (built with JSON.stringify: it holds no resources). */
 export function hapiImportParameters(
@@ -108,40 +100,16 @@ export function createHapiImportDialect(
     },
 
     async poll(jobUrl): Promise<ImportPoll> {
-      assertAllowedOrigin(jobUrl, [client.origin]);
-      const res = await client.text({
-        url: jobUrl,
-        headers: { accept: 'application/fhir+json' },
-        throwOnError: false,
-        // A 500 from a status endpoint reports a failed job (HAPI), so it is not retried. Nor is a 429: it is
-        // answered as "running", and the poll schedule (not the client's backoff, which honours Retry-After up
-        // to 60 s) decides when to ask again — an absurd Retry-After cost a minute per poll before.
-        retryStatuses: [502, 503, 504],
+      const reply = await getJobStatus(client, jobUrl, {
+        allowedOrigins: [client.origin],
+        accept: 'application/fhir+json',
+        now,
       });
-      if (res.status === 202 || res.status === 429) {
-        const retryAfterMs = parseRetryAfterMs(res.headers, now(), maxRetryAfterMs);
-        const progress = res.headers['x-progress'];
-        return {
-          state: 'running',
-          ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
-          ...(progress ? { progress: redactText(progress) } : {}),
-        };
-      }
-      const outcome = parseOperationOutcome(res.body);
+      if (reply.state === 'running') return reply;
+      const { res, outcome } = reply;
       const report = reportFromOutcome(outcome);
       if (res.status === 200) {
         return { state: 'completed', report: report ?? { files: [], raw: redactText(res.body) } };
-      }
-      if (res.status >= 502 && res.status <= 504) {
-        throw new FhirHttpError({
-          kind: 'http',
-          method: 'GET',
-          url: jobUrl,
-          status: res.status,
-          attempts: res.attempts,
-          retryable: true,
-          ...(outcome ? { outcome } : { body: res.body }),
-        });
       }
       const first = outcome?.issue[0]?.diagnostics;
       const detail =
