@@ -64,6 +64,11 @@ export async function compose(config: MigrationConfig, log: Logger): Promise<Com
   const ledger = createSqliteLedger(db);
   const bus = createSqliteBus(db, {
     onError: (err) => log.warn({ reason: redactText(String(err)) }, 'bus receive loop error'),
+    onLocksReleased: (count) =>
+      log.info(
+        { count },
+        'released the message locks of a process that is gone; its messages are delivered again',
+      ),
   });
   const staging = await createFsStaging({
     root: resolve(config.stagingDir ?? `${statePath}.staging`),

@@ -26,6 +26,8 @@ export interface SqliteBusOptions {
   keepAlive?: boolean;
   /** Failures of the background receive loop (poll, settle, renew); default: `process.emitWarning`. */
   onError?: (error: unknown) => void;
+  /** Told how many message locks of processes that are gone were released at start (only when some were). */
+  onLocksReleased?: (count: number) => void;
 }
 
 interface ReceiverSettings extends ClaimSpec {
@@ -49,7 +51,11 @@ export function createSqliteBus(db: SqliteDatabase, options: SqliteBusOptions = 
   // A process that died holding locks (kill -9, a crash) would otherwise stall its messages for lockMs.
   const released = store.releaseOrphanedLocks();
   if (released > 0)
-    runtime.onError(new Error(`released ${released} message lock(s) held by processes that are gone`));
+    (
+      options.onLocksReleased ??
+      ((n: number) =>
+        process.emitWarning(`SQLite bus: released ${n} message lock(s) of processes that are gone`))
+    )(released);
 
   function ensureOpen(): void {
     if (closed) throw new Error('the SQLite bus is closed');
