@@ -50,12 +50,11 @@ export function createSqliteBus(db: SqliteDatabase, options: SqliteBusOptions = 
   let closed = false;
   // A process that died holding locks (kill -9, a crash) would otherwise stall its messages for lockMs.
   const released = store.releaseOrphanedLocks();
-  if (released > 0)
-    (
-      options.onLocksReleased ??
-      ((n: number) =>
-        process.emitWarning(`SQLite bus: released ${n} message lock(s) of processes that are gone`))
-    )(released);
+  const onLocksReleased =
+    options.onLocksReleased ??
+    ((n: number) =>
+      process.emitWarning(`SQLite bus: released ${n} message lock(s) of processes that are gone`));
+  if (released > 0) onLocksReleased(released);
 
   function ensureOpen(): void {
     if (closed) throw new Error('the SQLite bus is closed');
