@@ -132,11 +132,8 @@ async function stageFileWithRetries(
 /** A transfer that broke off, as opposed to a file that was read whole and refused. */
 function isDownloadBreak(err: unknown, code: string | undefined): boolean {
   if (isFhirHttpError(err)) return err.retryable;
-  return (
-    isTransientNetworkCode(code) ||
-    code === 'ERR_STREAM_PREMATURE_CLOSE' ||
-    (err instanceof Error && /terminated|aborted|socket hang up/i.test(err.message))
-  );
+  // The transport's code is found through the staging wrapper's cause chain (errorCode walks it).
+  return isTransientNetworkCode(code) || code === 'ERR_STREAM_PREMATURE_CLOSE';
 }
 
 async function stageFile(
