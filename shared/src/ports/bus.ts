@@ -11,6 +11,11 @@ export interface OutgoingMessage {
   body: unknown;
   /** Deliver no earlier than this instant (scheduled message). */
   deliverAt?: Date;
+  /**
+   * Application properties carried beside the body (W3C trace context: `traceparent`, `tracestate`).
+   * Adapters deliver them unchanged, also after dead-lettering and replay.
+   */
+  properties?: Readonly<Record<string, string>>;
 }
 
 export interface ReceivedMessage {
@@ -21,6 +26,8 @@ export interface ReceivedMessage {
   /** 1 on first delivery. */
   deliveryCount: number;
   enqueuedAt: Date;
+  /** The publisher's application properties, if any. */
+  properties?: Readonly<Record<string, string>>;
 }
 
 export interface DeadLetter {
@@ -31,6 +38,7 @@ export interface DeadLetter {
   deliveryCount: number;
   reason: string;
   deadLetteredAt: Date;
+  properties?: Readonly<Record<string, string>>;
 }
 
 /** Throw from a handler to dead-letter the message at once (a message that can never succeed). */
