@@ -282,6 +282,47 @@ export function busContract(name: string, makeBus: () => Promise<BusUnderTest>):
       });
     });
 
+    describe('application properties', () => {
+      // A broker may add properties of its own (e.g. Diagnostic-Id): the publisher's must be among them.
+      const properties = {
+        traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+        tracestate: 'vendor=opaque;x',
+      };
+
+      it('delivers the properties a message was published with, beside its body', async () => {
+        await bus.declare(topic, 'a');
+        const { received } = collect('a');
+        await bus.publish(topic, [
+          { id: 'with', body: { n: 1 }, properties },
+          { id: 'without', body: { n: 2 } },
+        ]);
+        await eventually(() => received.length === 2, 'both messages arrive');
+        const byId = new Map(received.map((m) => [m.id, m]));
+        expect(byId.get('with')?.properties).toMatchObject(properties);
+        expect(byId.get('with')?.body).toEqual({ n: 1 });
+        expect(byId.get('without')?.properties?.traceparent).toBeUndefined();
+      });
+
+      it('keeps the properties through dead-lettering and replay', async () => {
+        await bus.declare(topic, 'a');
+        const seen: ReceivedMessage[] = [];
+        let healthy = false;
+        subscribe('a', async (m) => {
+          seen.push(m);
+          if (!healthy) throw new DeadLetterError('not yet');
+        });
+        await bus.publish(topic, [{ id: 'm', body: { keep: 'me' }, properties }]);
+        await eventually(async () => (await bus.listDeadLetters(topic, 'a')).length === 1, 'the dead letter');
+        const [dead] = await bus.listDeadLetters(topic, 'a');
+        expect(dead?.properties).toMatchObject(properties);
+        healthy = true;
+        await bus.replayDeadLetter(topic, 'a', 'm');
+        await eventually(() => seen.length === 2, 'the replayed message arrives');
+        expect(seen[1]?.properties).toMatchObject(properties);
+        expect(seen[1]?.body).toEqual({ keep: 'me' });
+      });
+    });
+
     describe('locks', () => {
       it('while one receiver holds a message, another receiver of the subscription does not get it', async () => {
         await bus.declare(topic, 'a');

@@ -21,6 +21,7 @@ const messageRow = z.object({
   body: z.string(),
   enqueued_at: z.number(),
   delivery_count: z.number().int(),
+  properties: z.string().nullable(),
 });
 const removedRow = z.object({
   topic: z.string(),
@@ -29,6 +30,7 @@ const removedRow = z.object({
   body: z.string(),
   enqueued_at: z.number(),
   delivery_count: z.number().int(),
+  properties: z.string().nullable(),
 });
 const deadLetterRow = z.object({
   message_id: z.string(),
@@ -36,8 +38,22 @@ const deadLetterRow = z.object({
   delivery_count: z.number().int(),
   reason: z.string(),
   dead_lettered_at: z.number(),
+  properties: z.string().nullable(),
 });
-const replayRow = z.object({ body: z.string(), enqueued_at: z.number() });
+const replayRow = z.object({ body: z.string(), enqueued_at: z.number(), properties: z.string().nullable() });
+const propertiesSchema = z.record(z.string(), z.string());
+
+/** Application properties as stored: JSON text, or null when a message has none. */
+function propertiesText(properties: OutgoingMessage['properties']): string | null {
+  return properties && Object.keys(properties).length > 0
+    ? toJsonText(properties, 'message properties')
+    : null;
+}
+
+/** The `properties` field of a delivered message or dead letter (absent when there are none). */
+function propertiesOf(text: string | null): { properties?: Record<string, string> } {
+  return text === null ? {} : { properties: propertiesSchema.parse(fromJsonText(text)) };
+}
 const names = z.array(z.string());
 
 const maxReasonLength = 1000;
@@ -84,14 +100,15 @@ export function prepareBusStore(db: SqliteDatabase, now: () => number, duplicate
       'INSERT OR IGNORE INTO bus_published (topic, message_id, published_at) VALUES (?, ?, ?)',
     ),
     enqueue: db.prepare(
-      `INSERT OR IGNORE INTO bus_messages (topic, subscription, message_id, body, enqueued_at, visible_at)
-       VALUES (?, ?, ?, ?, ?, ?)`,
+      `INSERT OR IGNORE INTO bus_messages
+       (topic, subscription, message_id, body, enqueued_at, visible_at, properties)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
     ),
     ready: db
       .prepare('SELECT 1 FROM bus_messages WHERE topic = ? AND subscription = ? AND visible_at <= ? LIMIT 1')
       .pluck(),
     candidates: db.prepare(
-      `SELECT seq, message_id, body, enqueued_at, delivery_count FROM bus_messages
+      `SELECT seq, message_id, body, enqueued_at, delivery_count, properties FROM bus_messages
        WHERE topic = ? AND subscription = ? AND visible_at <= ? ORDER BY seq LIMIT ?`,
     ),
     lock: db.prepare(
@@ -104,19 +121,19 @@ export function prepareBusStore(db: SqliteDatabase, now: () => number, duplicate
     ),
     removeLocked: db.prepare(
       `DELETE FROM bus_messages WHERE seq = ? AND lock_token = ?
-       RETURNING topic, subscription, message_id, body, enqueued_at, delivery_count`,
+       RETURNING topic, subscription, message_id, body, enqueued_at, delivery_count, properties`,
     ),
     removeExpired: db.prepare(
       `DELETE FROM bus_messages WHERE seq = ?
-       RETURNING topic, subscription, message_id, body, enqueued_at, delivery_count`,
+       RETURNING topic, subscription, message_id, body, enqueued_at, delivery_count, properties`,
     ),
     addDeadLetter: db.prepare(
       `INSERT OR REPLACE INTO bus_dead_letters
-       (topic, subscription, message_id, body, enqueued_at, delivery_count, reason, dead_lettered_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+       (topic, subscription, message_id, body, enqueued_at, delivery_count, reason, dead_lettered_at, properties)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     deadLetters: db.prepare(
-      `SELECT message_id, body, delivery_count, reason, dead_lettered_at FROM bus_dead_letters
+      `SELECT message_id, body, delivery_count, reason, dead_lettered_at, properties FROM bus_dead_letters
        WHERE topic = ? AND subscription = ? ORDER BY seq`,
     ),
     lockedRows: db
@@ -127,7 +144,7 @@ export function prepareBusStore(db: SqliteDatabase, now: () => number, duplicate
     ),
     takeDeadLetter: db.prepare(
       `DELETE FROM bus_dead_letters WHERE topic = ? AND subscription = ? AND message_id = ?
-       RETURNING body, enqueued_at`,
+       RETURNING body, enqueued_at, properties`,
     ),
   };
 
@@ -144,6 +161,7 @@ export function prepareBusStore(db: SqliteDatabase, now: () => number, duplicate
       row.delivery_count,
       text,
       now(),
+      row.properties,
     );
   }
 
@@ -153,11 +171,12 @@ export function prepareBusStore(db: SqliteDatabase, now: () => number, duplicate
     const subscriptions = names.parse(sql.subscriptionsOf.all(topic));
     for (const message of messages) {
       const body = toJsonText(message.body, 'message body');
+      const properties = propertiesText(message.properties);
       const visibleAt = message.deliverAt?.getTime() ?? at;
       if (Number.isNaN(visibleAt)) throw new RangeError(`message ${message.id} has an invalid deliverAt`);
       if (sql.remember.run(topic, message.id, at).changes === 0) continue; // a duplicate id
       for (const subscription of subscriptions) {
-        sql.enqueue.run(topic, subscription, message.id, body, at, visibleAt);
+        sql.enqueue.run(topic, subscription, message.id, body, at, visibleAt, properties);
       }
     }
   });
@@ -186,6 +205,7 @@ export function prepareBusStore(db: SqliteDatabase, now: () => number, duplicate
           body: fromJsonText(row.body),
           deliveryCount: row.delivery_count + 1,
           enqueuedAt: new Date(row.enqueued_at),
+          ...propertiesOf(row.properties),
         },
       });
     }
@@ -200,7 +220,7 @@ export function prepareBusStore(db: SqliteDatabase, now: () => number, duplicate
     const taken = sql.takeDeadLetter.get(topic, subscription, id);
     if (taken === undefined) throw new Error(`no dead letter ${id} on ${topic}/${subscription}`);
     const row = replayRow.parse(taken);
-    sql.enqueue.run(topic, subscription, id, row.body, row.enqueued_at, now());
+    sql.enqueue.run(topic, subscription, id, row.body, row.enqueued_at, now(), row.properties);
   });
 
   return {
@@ -239,6 +259,7 @@ export function prepareBusStore(db: SqliteDatabase, now: () => number, duplicate
           deliveryCount: row.delivery_count,
           reason: row.reason,
           deadLetteredAt: new Date(row.dead_lettered_at),
+          ...propertiesOf(row.properties),
         };
       });
     },

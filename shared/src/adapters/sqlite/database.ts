@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS bus_messages (
   visible_at     INTEGER NOT NULL,
   lock_token     TEXT,
   delivery_count INTEGER NOT NULL DEFAULT 0,
+  properties     TEXT,
   UNIQUE (topic, subscription, message_id),
   FOREIGN KEY (topic, subscription) REFERENCES bus_subscriptions (topic, subscription) ON DELETE CASCADE
 );
@@ -66,6 +67,7 @@ CREATE TABLE IF NOT EXISTS bus_dead_letters (
   delivery_count   INTEGER NOT NULL,
   reason           TEXT    NOT NULL,
   dead_lettered_at INTEGER NOT NULL,
+  properties       TEXT,
   UNIQUE (topic, subscription, message_id)
 );
 `;
@@ -78,11 +80,27 @@ export function openSqliteDatabase(file: string, options: OpenSqliteOptions = {}
     db.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
     db.pragma('journal_mode = WAL');
     db.pragma('foreign_keys = ON');
-    db.transaction(() => db.exec(schema)).immediate();
+    db.transaction(() => {
+      db.exec(schema);
+      addMissingColumns(db);
+    }).immediate();
     return db;
   } catch (error) {
     db.close();
     throw error;
+  }
+}
+
+/** Columns added after the first release: files written before them gain them on open. */
+const addedColumns = [
+  { table: 'bus_messages', column: 'properties', type: 'TEXT' },
+  { table: 'bus_dead_letters', column: 'properties', type: 'TEXT' },
+] as const;
+
+function addMissingColumns(db: SqliteDatabase): void {
+  for (const { table, column, type } of addedColumns) {
+    const columns = db.prepare(`SELECT name FROM pragma_table_info('${table}')`).pluck().all();
+    if (!columns.includes(column)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
   }
 }
 
