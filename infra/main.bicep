@@ -339,6 +339,8 @@ var serviceEnv = [
   { name: 'FHIR_MIGRATE_MIGRATION_ID', value: migrationId }
   { name: 'FHIR_MIGRATE_SOURCE_URL', value: sourceFhirUrl }
   { name: 'FHIR_MIGRATE_DESTINATION_URL', value: destinationFhirUrl }
+  // Each app's user-assigned identity (AZURE_CLIENT_ID, added per app) for FHIR, Cosmos, Service Bus and Storage.
+  { name: 'FHIR_MIGRATE_AZURE_CREDENTIAL', value: 'managed-identity' }
   { name: 'FHIR_MIGRATE_SOURCE_AUTH', value: 'azure' }
   { name: 'FHIR_MIGRATE_DESTINATION_AUTH', value: 'azure' }
   { name: 'FHIR_MIGRATE_EXPORT_DIALECT', value: 'azure' }

@@ -16,8 +16,8 @@ param subscriptions array
 param senderPrincipalIds array
 @description('Principal ids allowed to receive, settle and read dead letters (Azure Service Bus Data Receiver on the namespace).')
 param receiverPrincipalIds array
-@description('Deliveries before a message is dead-lettered (MaxDeliveryCountExceeded).')
-param maxDeliveryCount int = 10
+@description('Broker-side delivery limit. Above the services\' own limit (10), which dead-letters with the handler\'s last error as the reason; the broker\'s MaxDeliveryCountExceeded would carry none.')
+param maxDeliveryCount int = 100
 @description('Peek-lock duration (at most 5 minutes); handlers renew longer locks.')
 param lockDuration string = 'PT5M'
 param duplicateDetectionWindow string = 'PT1H'
