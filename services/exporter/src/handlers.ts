@@ -20,6 +20,7 @@ import {
 } from '@fhir-migrate/shared/contracts/messages.ts';
 import type { ChunkState } from '@fhir-migrate/shared/domain/chunk.ts';
 import { crashPoint } from '@fhir-migrate/shared/runtime/crash-point.ts';
+import { withChunkSpan } from '@fhir-migrate/shared/runtime/tracing.ts';
 import { stageExport } from './stage-files.ts';
 
 export async function onChunkPlanned(ctx: PipelineContext, msg: ChunkMessage): Promise<void> {
@@ -27,11 +28,10 @@ export async function onChunkPlanned(ctx: PipelineContext, msg: ChunkMessage): P
   if (state.status !== 'planned' || !state.plan) return;
   let statusUrl: string;
   try {
-    ({ statusUrl } = await ctx.exportDialect.kickOff({
-      since: state.plan.since,
-      till: state.plan.till,
-      types: ctx.config.resourceTypes,
-    }));
+    const plan = state.plan;
+    ({ statusUrl } = await withChunkSpan('exporter kick off $export', msg, () =>
+      ctx.exportDialect.kickOff({ since: plan.since, till: plan.till, types: ctx.config.resourceTypes }),
+    ));
   } catch (err) {
     await failExport(ctx, msg.chunkId, err);
     return;
@@ -92,7 +92,11 @@ export async function onExportPoll(ctx: PipelineContext, msg: ExportPollMessage)
   }
   let result: Awaited<ReturnType<typeof stageExport>>;
   try {
-    result = await stageExport(ctx, msg.chunkId, state.plan, poll.manifest);
+    const { plan } = state;
+    const manifest = poll.manifest;
+    result = await withChunkSpan('exporter stage files', msg, () =>
+      stageExport(ctx, msg.chunkId, plan, manifest),
+    );
   } catch (err) {
     // A download cut short, or staging that failed: the next attempt exports and stages afresh.
     await failExport(ctx, msg.chunkId, err);

@@ -21,6 +21,7 @@ import type { ChunkEventData } from '@fhir-migrate/shared/contracts/events.ts';
 import { type ImportPollMessage, topics } from '@fhir-migrate/shared/contracts/messages.ts';
 import { isApplied } from '@fhir-migrate/shared/domain/chunk.ts';
 import { crashPoint } from '@fhir-migrate/shared/runtime/crash-point.ts';
+import { withChunkSpan } from '@fhir-migrate/shared/runtime/tracing.ts';
 import { applyChunkRest, applyDeletions } from './apply-rest.ts';
 
 /** Staging URLs handed to the destination stay valid this long (a slow import may fetch late). */
@@ -31,10 +32,14 @@ export async function startNextImport(ctx: PipelineContext): Promise<void> {
   const chunks = await loadChunks(ctx.ledger, ctx.config.migrationId);
   const next = chunks.find((c) => !isApplied(c.state));
   if (!next) return;
-  if (next.state.status === 'exported') await startImport(ctx, next);
+  const chunk = chunkRef(ctx, next.chunkId);
+  // The next chunk may not be the one whose message is handled: its work joins its own trace.
+  if (next.state.status === 'exported')
+    await withChunkSpan('importer start import', chunk, () => startImport(ctx, next));
   else if (next.state.status === 'importing' && next.state.importMode === 'rest') {
     // A REST import that a crashed process left behind: PUTs are idempotent, so run it again.
-    if (isOrphaned(ctx, next)) await runRest(ctx, next.chunkId);
+    if (isOrphaned(ctx, next))
+      await withChunkSpan('importer resume REST import', chunk, () => runRest(ctx, next.chunkId));
   }
 }
 
@@ -55,7 +60,10 @@ async function startImport(ctx: PipelineContext, chunk: LoadedChunk): Promise<vo
         url: await ctx.staging.urlFor(f.key, { expiresInMs: stagingUrlLifetimeMs }),
       })),
     );
-    ({ jobUrl } = await ctx.bulkImport.submit(inputs));
+    const bulkImport = ctx.bulkImport;
+    ({ jobUrl } = await withChunkSpan('importer submit $import', chunkRef(ctx, chunk.chunkId), () =>
+      bulkImport.submit(inputs),
+    ));
   } catch (err) {
     await failImport(ctx, chunk.chunkId, err);
     return;
@@ -134,7 +142,9 @@ async function runRest(ctx: PipelineContext, chunkId: string): Promise<void> {
   if (state.status !== 'importing' || state.importMode !== 'rest') return;
   let result: ChunkEventData<'ImportCompleted'>;
   try {
-    result = await applyChunkRest(ctx, state);
+    result = await withChunkSpan('importer apply REST batches', chunkRef(ctx, chunkId), () =>
+      applyChunkRest(ctx, state),
+    );
   } catch (err) {
     await failImport(ctx, chunkId, err);
     return;
@@ -186,6 +196,11 @@ async function failImport(ctx: PipelineContext, chunkId: string, err: unknown): 
       : undefined,
   );
 }
+
+const chunkRef = (ctx: PipelineContext, chunkId: string) => ({
+  migrationId: ctx.config.migrationId,
+  chunkId,
+});
 
 /** A REST import is orphaned when its last event is older than the bus lock: no live handler is on it. */
 function isOrphaned(ctx: PipelineContext, chunk: LoadedChunk): boolean {

@@ -20,6 +20,7 @@ import { isApplied } from '@fhir-migrate/shared/domain/chunk.ts';
 import { iso } from '@fhir-migrate/shared/domain/window.ts';
 import { LedgerConflictError } from '@fhir-migrate/shared/ports/ledger.ts';
 import { crashPoint } from '@fhir-migrate/shared/runtime/crash-point.ts';
+import { withChunkSpan } from '@fhir-migrate/shared/runtime/tracing.ts';
 import { nextCountedWindow, type WindowHint } from './next-window.ts';
 import { copySearchParameters } from './search-parameters.ts';
 
@@ -124,6 +125,7 @@ async function planOne(ctx: PipelineContext, watermark: number, index: number, h
   if (!next || next.emptyAtHorizon) return undefined;
   const { window, count } = next;
   const chunkId = chunkIdOf(index);
+  const plannedAt = Date.now();
   const result = await executeChunk(
     ctx.ledger,
     ctx.config.migrationId,
@@ -143,14 +145,31 @@ async function planOne(ctx: PipelineContext, watermark: number, index: number, h
     1,
   );
   const event = result.appended[0];
+  // Another planner planned this index first: its root span is the chunk's, so none is opened here.
   if (!event) throw new LedgerConflictError(ctx.config.migrationId, chunkId, 0);
   const skipped = result.after.status === 'skipped';
-  ctx.log.info(
-    { chunkId, since: iso(window.since), till: iso(window.till), count, skipped },
-    skipped ? 'empty window skipped' : 'chunk planned',
+  // Each chunk is its own trace: everything downstream of chunk-planned joins this root.
+  await withChunkSpan(
+    'planner plan chunk',
+    { migrationId: ctx.config.migrationId, chunkId },
+    async () => {
+      ctx.log.info(
+        { chunkId, since: iso(window.since), till: iso(window.till), count, skipped },
+        skipped ? 'empty window skipped' : 'chunk planned',
+      );
+      if (!skipped) crashPoint('after-plan');
+      if (!skipped) await announce(ctx, topics.chunkPlanned, chunkId, event.id);
+    },
+    {
+      root: true,
+      startTime: plannedAt,
+      attributes: {
+        'fhir_migrate.chunk.index': index,
+        'fhir_migrate.chunk.expected_count': count,
+        'fhir_migrate.chunk.skipped': skipped,
+      },
+    },
   );
-  if (!skipped) crashPoint('after-plan');
-  if (!skipped) await announce(ctx, topics.chunkPlanned, chunkId, event.id);
   return { window, count, skipped };
 }
 

@@ -9,6 +9,7 @@ import type { PipelineContext } from '@fhir-migrate/shared/application/context.t
 import type { ResourceIssue } from '@fhir-migrate/shared/contracts/events.ts';
 import { differingPaths, parseLossless } from '@fhir-migrate/shared/domain/canonical.ts';
 import type { ChunkState } from '@fhir-migrate/shared/domain/chunk.ts';
+import { recordVerified, type VerificationResult } from '@fhir-migrate/shared/runtime/metrics.ts';
 
 interface Sampled {
   score: string;
@@ -61,14 +62,18 @@ async function compareOne(
     headers: { accept: 'application/fhir+json' },
     throwOnError: false,
   });
+  const verified = (result: VerificationResult) => recordVerified(ctx.config.migrationId, s.type, result);
   if (dest.status === 200) {
     const paths = differingPaths(parseLossless(s.text), parseLossless(dest.body));
-    if (paths.length === 0) return undefined;
-    if (await changedSince(ctx, path, till)) return undefined;
+    if (paths.length === 0) return void verified('match');
+    // Changed on the source since the window: a later chunk carries its newer version.
+    if (await changedSince(ctx, path, till)) return void verified('superseded');
+    verified('mismatch');
     return { type: s.type, id: s.id, reason: `differs at ${paths.join(', ')}` };
   }
   if (dest.status === 404 || dest.status === 410) {
-    if (await changedSince(ctx, path, till)) return undefined;
+    if (await changedSince(ctx, path, till)) return void verified('superseded');
+    verified('missing');
     return { type: s.type, id: s.id, reason: `missing on the destination (HTTP ${dest.status})` };
   }
   throw new Error(`deep check read of ${path} on the destination answered HTTP ${dest.status}`);

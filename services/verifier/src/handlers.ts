@@ -7,12 +7,15 @@ import type { PipelineContext } from '@fhir-migrate/shared/application/context.t
 import { announce } from '@fhir-migrate/shared/application/publish.ts';
 import { type ChunkMessage, topics } from '@fhir-migrate/shared/contracts/messages.ts';
 import { crashPoint } from '@fhir-migrate/shared/runtime/crash-point.ts';
+import { withChunkSpan } from '@fhir-migrate/shared/runtime/tracing.ts';
 import { deepCheck } from './deep-check.ts';
 
 export async function onImportCompleted(ctx: PipelineContext, msg: ChunkMessage): Promise<void> {
   const { state } = await loadChunk(ctx.ledger, msg.migrationId, msg.chunkId);
   if (state.status !== 'imported') return;
-  const { checked, mismatches } = await deepCheck(ctx, state, ctx.config.deepCheckCount);
+  const { checked, mismatches } = await withChunkSpan('verifier deep check', msg, () =>
+    deepCheck(ctx, state, ctx.config.deepCheckCount),
+  );
   crashPoint('verification');
   const result = await executeChunk(ctx.ledger, msg.migrationId, msg.chunkId, (s) =>
     s.status === 'imported'

@@ -13,6 +13,7 @@ import {
   initialChunkState,
 } from '../domain/chunk.ts';
 import { type Ledger, LedgerConflictError, type StoredEvent } from '../ports/ledger.ts';
+import { recordChunkFacts } from '../runtime/metrics.ts';
 
 export const migrationStreamId = 'migration';
 const chunkPrefix = 'chunk-';
@@ -141,7 +142,9 @@ export async function executeChunk(
     if (events.length === 0) return { before: state, after: state, appended: [] };
     try {
       const appended = await ledger.append(migrationId, chunkId, version, events);
-      return { before: state, after: events.reduce(evolve, state), appended };
+      const after = events.reduce(evolve, state);
+      await recordChunkFacts(ledger, migrationId, chunkId, appended, after);
+      return { before: state, after, appended };
     } catch (err) {
       if (err instanceof LedgerConflictError && attempt < maxConflicts) continue;
       throw err;

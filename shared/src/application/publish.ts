@@ -2,13 +2,17 @@
  * Publishing the bus messages that announce ledger facts. Ids are deterministic — derived from the ledger
  * event or the poll they stand for — so announcing the same fact again (a redelivered handler, a recovery
  * sweep) is dropped by the bus's duplicate detection, while a publish that was lost goes out.
+ * Each goes out in its chunk's trace context, whichever chunk's message the caller is handling.
  */
+import { context } from '@opentelemetry/api';
 import {
   type ChunkMessage,
   type ExportPollMessage,
   type ImportPollMessage,
   topics,
 } from '../contracts/messages.ts';
+import type { OutgoingMessage } from '../ports/bus.ts';
+import { contextForChunk } from '../runtime/tracing.ts';
 import { type PipelineContext, pollDelayMs } from './context.ts';
 
 type ChunkTopic =
@@ -21,6 +25,17 @@ export function chunkMessage(ctx: PipelineContext, chunkId: string): ChunkMessag
   return { schemaVersion: 1, migrationId: ctx.config.migrationId, chunkId };
 }
 
+/** Publishes a message about `chunkId` in that chunk's trace context (the bus adds it to the properties). */
+function publishForChunk(
+  ctx: PipelineContext,
+  chunkId: string,
+  topic: string,
+  message: OutgoingMessage,
+): Promise<void> {
+  const chunkContext = contextForChunk({ migrationId: ctx.config.migrationId, chunkId });
+  return context.with(chunkContext, () => ctx.bus.publish(topic, [message]));
+}
+
 /** Announces a chunk fact on `topic`; `eventId` is the ledger event's id. */
 export async function announce(
   ctx: PipelineContext,
@@ -29,13 +44,11 @@ export async function announce(
   eventId: string,
   delayMs = 0,
 ): Promise<void> {
-  await ctx.bus.publish(topic, [
-    {
-      id: `${topic}:${eventId}`,
-      body: chunkMessage(ctx, chunkId),
-      ...(delayMs > 0 ? { deliverAt: new Date(ctx.now().getTime() + delayMs) } : {}),
-    },
-  ]);
+  await publishForChunk(ctx, chunkId, topic, {
+    id: `${topic}:${eventId}`,
+    body: chunkMessage(ctx, chunkId),
+    ...(delayMs > 0 ? { deliverAt: new Date(ctx.now().getTime() + delayMs) } : {}),
+  });
 }
 
 /** Schedules poll number `poll` of an export job. */
@@ -47,13 +60,11 @@ export async function scheduleExportPoll(
   retryAfterMs?: number,
 ): Promise<void> {
   const body: ExportPollMessage = { ...chunkMessage(ctx, chunkId), statusUrl, poll };
-  await ctx.bus.publish(topics.exportPoll, [
-    {
-      id: `${topics.exportPoll}:${chunkId}:${statusUrl}:${poll}`,
-      body,
-      deliverAt: new Date(ctx.now().getTime() + pollDelayMs(poll, retryAfterMs)),
-    },
-  ]);
+  await publishForChunk(ctx, chunkId, topics.exportPoll, {
+    id: `${topics.exportPoll}:${chunkId}:${statusUrl}:${poll}`,
+    body,
+    deliverAt: new Date(ctx.now().getTime() + pollDelayMs(poll, retryAfterMs)),
+  });
 }
 
 /** Schedules poll number `poll` of an import job. */
@@ -65,13 +76,11 @@ export async function scheduleImportPoll(
   retryAfterMs?: number,
 ): Promise<void> {
   const body: ImportPollMessage = { ...chunkMessage(ctx, chunkId), jobUrl, poll };
-  await ctx.bus.publish(topics.importPoll, [
-    {
-      id: `${topics.importPoll}:${chunkId}:${jobUrl}:${poll}`,
-      body,
-      deliverAt: new Date(ctx.now().getTime() + pollDelayMs(poll, retryAfterMs)),
-    },
-  ]);
+  await publishForChunk(ctx, chunkId, topics.importPoll, {
+    id: `${topics.importPoll}:${chunkId}:${jobUrl}:${poll}`,
+    body,
+    deliverAt: new Date(ctx.now().getTime() + pollDelayMs(poll, retryAfterMs)),
+  });
 }
 
 /**

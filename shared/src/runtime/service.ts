@@ -3,12 +3,16 @@
  * outcome in one place — resolve → complete; a stale command (ILLEGAL_TRANSITION) → complete with a
  * warning; a body that breaks its contract → dead letter at once; anything else → retry, then dead letter.
  */
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { PipelineContext } from '../application/context.ts';
 import { reasonOf } from '../application/errors.ts';
 import type { Topic } from '../contracts/messages.ts';
 import { DomainError } from '../domain/errors.ts';
-import { DeadLetterError, type Subscription } from '../ports/bus.ts';
+import { DeadLetterError, type ReceivedMessage, type Subscription } from '../ports/bus.ts';
+import { consumeInSpan, tracedBus } from './tracing.ts';
+
+/** The ids a span is labelled with, read leniently before the body is checked against its contract. */
+const messageIds = z.object({ migrationId: z.string().optional(), chunkId: z.string().optional() });
 
 export interface HandlerSpec<S extends z.ZodType = z.ZodType> {
   topic: Topic;
@@ -41,39 +45,45 @@ export async function startService(
   options: ServiceOptions = {},
 ): Promise<Subscription[]> {
   const subscriptions: Subscription[] = [];
+  // Everything a handler publishes carries the trace context it runs in.
+  const bus = tracedBus(ctx.bus);
   for (const spec of specs) {
     await ctx.bus.declare(spec.topic, name);
+    const handle = async (message: ReceivedMessage): Promise<void> => {
+      const parsed = spec.schema.safeParse(message.body);
+      if (!parsed.success)
+        throw new DeadLetterError(
+          `message ${message.id} on ${spec.topic} breaks its contract: ${parsed.error.message.slice(0, 500)}`,
+        );
+      const log = ctx.log.child({
+        service: name,
+        topic: spec.topic,
+        messageId: message.id,
+        delivery: message.deliveryCount,
+      });
+      try {
+        options.beforeHandle?.(name, spec.topic, message.id, message.deliveryCount);
+        await spec.handle({ ...ctx, bus, log }, parsed.data);
+      } catch (err) {
+        if (err instanceof DeadLetterError) {
+          log.warn({ reason: err.message }, 'message dead-lettered');
+          throw err;
+        }
+        if (err instanceof DomainError && err.code === 'ILLEGAL_TRANSITION') {
+          log.warn({ reason: err.message }, 'stale message ignored');
+          return;
+        }
+        log.warn({ reason: reasonOf(err) }, 'handler failed; the message will be retried');
+        throw err;
+      }
+    };
     subscriptions.push(
       ctx.bus.subscribe(
         spec.topic,
         name,
         async (message) => {
-          const parsed = spec.schema.safeParse(message.body);
-          if (!parsed.success)
-            throw new DeadLetterError(
-              `message ${message.id} on ${spec.topic} breaks its contract: ${parsed.error.message.slice(0, 500)}`,
-            );
-          const log = ctx.log.child({
-            service: name,
-            topic: spec.topic,
-            messageId: message.id,
-            delivery: message.deliveryCount,
-          });
-          try {
-            options.beforeHandle?.(name, spec.topic, message.id, message.deliveryCount);
-            await spec.handle({ ...ctx, log }, parsed.data);
-          } catch (err) {
-            if (err instanceof DeadLetterError) {
-              log.warn({ reason: err.message }, 'message dead-lettered');
-              throw err;
-            }
-            if (err instanceof DomainError && err.code === 'ILLEGAL_TRANSITION') {
-              log.warn({ reason: err.message }, 'stale message ignored');
-              return;
-            }
-            log.warn({ reason: reasonOf(err) }, 'handler failed; the message will be retried');
-            throw err;
-          }
+          const ids = messageIds.safeParse(message.body);
+          await consumeInSpan(name, message, ids.success ? ids.data : {}, () => handle(message));
         },
         {
           lockMs: spec.lockMs ?? options.lockMs ?? 60_000,
