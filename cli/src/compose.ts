@@ -19,6 +19,7 @@ import { createSqliteLedger } from '@fhir-migrate/shared/adapters/sqlite/ledger-
 import { createFsStaging } from '@fhir-migrate/shared/adapters/staging-fs/staging-fs.ts';
 import type { PipelineContext } from '@fhir-migrate/shared/application/context.ts';
 import type { MigrationConfig } from '@fhir-migrate/shared/config/schema.ts';
+import { activeTraceIds } from '@fhir-migrate/shared/runtime/tracing.ts';
 import { type Logger, pino } from 'pino';
 
 export function createLogger(): Logger {
@@ -31,6 +32,8 @@ export function createLogger(): Logger {
         censor: 'REDACTED',
       },
       formatters: { log: (o) => JSON.parse(redactText(JSON.stringify(o))) },
+      // Lines written inside a span carry its ids, so a log line leads to its chunk's trace.
+      mixin: () => activeTraceIds() ?? {},
     },
     pino.destination(2),
   );

@@ -7,9 +7,11 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { openSqliteDatabase } from '@fhir-migrate/shared/adapters/sqlite/database.ts';
 import { createSqliteLedger } from '@fhir-migrate/shared/adapters/sqlite/ledger-sqlite.ts';
 import { listAllDeadLetters, replayDeadLetters } from '@fhir-migrate/shared/application/dead-letters.ts';
+import { reasonOf } from '@fhir-migrate/shared/application/errors.ts';
 import { summarize } from '@fhir-migrate/shared/application/summary.ts';
 import { ConfigError, loadConfig } from '@fhir-migrate/shared/config/load.ts';
 import { DeadLetterError } from '@fhir-migrate/shared/ports/bus.ts';
+import { startTelemetry } from '@fhir-migrate/shared/runtime/telemetry.ts';
 import { Command, InvalidArgumentError } from 'commander';
 import { renderDeadLetters, serveApiOnly, verifyFlags, watchStatus, withBus } from './commands.ts';
 import { createLogger, fhirClientFor } from './compose.ts';
@@ -42,12 +44,14 @@ addConfigFlags(
     .option('--until-caught-up', 'exit once every window up to now − safetyLag is imported and verified'),
 ).action(async (options: Record<string, unknown>) => {
   const config = configFrom(options);
-  const result = await runPipeline(config, log, {
-    services: ['planner', 'exporter', 'importer', 'verifier'],
-    untilCaughtUp: options.untilCaughtUp === true,
-    serviceOptions: testFaults(),
-    api: true,
-  });
+  const result = await withTelemetry('run', () =>
+    runPipeline(config, log, {
+      services: ['planner', 'exporter', 'importer', 'verifier'],
+      untilCaughtUp: options.untilCaughtUp === true,
+      serviceOptions: testFaults(),
+      api: true,
+    }),
+  );
   process.stderr.write(`${renderSummary(result.summary)}\n${result.reason}\n`);
   process.exitCode = result.exitCode;
 });
@@ -66,19 +70,34 @@ addConfigFlags(
     .option('--host <address>', 'api: address to listen on (default 127.0.0.1)'),
 ).action(async (name: string, options: Record<string, unknown>) => {
   if (name === 'api') {
-    await serveApiOnly(options);
+    await withTelemetry(name, () => serveApiOnly(options));
     return;
   }
   const config = configFrom(options);
-  const result = await runPipeline(config, log, {
-    services: [name as PipelineService],
-    untilCaughtUp: false,
-    progress: false,
-    serviceOptions: testFaults(),
-  });
+  const result = await withTelemetry(name, () =>
+    runPipeline(config, log, {
+      services: [name as PipelineService],
+      untilCaughtUp: false,
+      progress: false,
+      serviceOptions: testFaults(),
+    }),
+  );
   log.info({ reason: result.reason }, 'service stopped');
   process.exitCode = result.exitCode === 130 ? 0 : result.exitCode;
 });
+
+/** Runs `work` with telemetry started for `service` (when configured), flushed before returning. */
+async function withTelemetry<T>(service: string, work: () => Promise<T>): Promise<T> {
+  const telemetry = await startTelemetry({
+    serviceName: service,
+    onError: (message, err) => log.warn(err === undefined ? {} : { reason: reasonOf(err) }, message),
+  });
+  try {
+    return await work();
+  } finally {
+    await telemetry.shutdown();
+  }
+}
 
 /**
  * Fault injection for tests, off unless asked for:
