@@ -18,6 +18,7 @@ import {
   SpanStatusCode,
   trace,
 } from '@opentelemetry/api';
+import { reasonOf } from '../application/errors.ts';
 import type { Bus, ReceivedMessage } from '../ports/bus.ts';
 
 const tracer = trace.getTracer('fhir-migrate');
@@ -91,8 +92,10 @@ async function inSpan<T>(parent: Context, span: Span, fn: () => Promise<T>): Pro
   try {
     return await context.with(trace.setSpan(parent, span), fn);
   } catch (err) {
-    span.recordException(err instanceof Error ? err : String(err));
-    span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+    // Redacted like a ledger reason (no secrets, no quoted resource content), and no stack: it repeats the message.
+    const message = reasonOf(err);
+    span.recordException({ name: err instanceof Error ? err.name : 'Error', message });
+    span.setStatus({ code: SpanStatusCode.ERROR, message });
     throw err;
   } finally {
     span.end();
