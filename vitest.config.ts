@@ -26,6 +26,7 @@ export default defineConfig({
           include: [
             'shared/src/**/*.int.spec.ts',
             'services/*/src/**/*.int.spec.ts',
+            'cli/src/**/*.int.spec.ts',
             'test/**/*.int.spec.ts',
           ],
           testTimeout: 60_000,
@@ -40,8 +41,13 @@ export default defineConfig({
             'shared/src/**/*.e2e.spec.ts',
             'services/*/src/**/*.e2e.spec.ts',
           ],
-          // Starts the HAPI source and destination servers once for all end-to-end files (or reuses running ones).
-          globalSetup: ['test/harness/global-setup.ts'],
+          // Starts the HAPI source and destination servers once for all end-to-end files (or reuses running ones),
+          // and the storage and Cosmos DB emulators (about a second each) for the Azure-stores pipeline.
+          globalSetup: [
+            'test/harness/global-setup.ts',
+            'test/harness/azurite.ts',
+            'test/harness/cosmos-emulator.ts',
+          ],
           fileParallelism: false,
           testTimeout: 600_000,
           hookTimeout: 600_000,

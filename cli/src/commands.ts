@@ -1,36 +1,56 @@
 /** The smaller CLI commands: `service api`, `status --watch`, `dlq` rendering, and verify's flag parsing. */
-import { existsSync } from 'node:fs';
-import { createSqliteBus } from '@fhir-migrate/shared/adapters/sqlite/bus-sqlite.ts';
-import { openSqliteDatabase } from '@fhir-migrate/shared/adapters/sqlite/database.ts';
-import { createSqliteLedger } from '@fhir-migrate/shared/adapters/sqlite/ledger-sqlite.ts';
 import type { DeadLetterRow } from '@fhir-migrate/shared/application/dead-letters.ts';
 import { summarize } from '@fhir-migrate/shared/application/summary.ts';
 import { declareTopology } from '@fhir-migrate/shared/application/topology.ts';
-import { ConfigError } from '@fhir-migrate/shared/config/load.ts';
+import { ConfigError, loadStoresConfig } from '@fhir-migrate/shared/config/load.ts';
+import type { StoresConfig } from '@fhir-migrate/shared/config/schema.ts';
 import type { Bus } from '@fhir-migrate/shared/ports/bus.ts';
 import type { Ledger } from '@fhir-migrate/shared/ports/ledger.ts';
 import { listenApi } from './api.ts';
 import { createLogger } from './compose.ts';
 import { renderSummary } from './status.ts';
+import { openStores, type Stores } from './stores.ts';
 import type { VerifyFlags } from './verify.ts';
 
 const log = createLogger();
 
-function requireState(state: string): void {
-  if (!existsSync(state)) throw new ConfigError([`state file ${state} does not exist`]);
+/**
+ * The store settings of a command that needs no FHIR server (status, dlq, service api): config file,
+ * environment, and its own --state / --migration-id flags.
+ */
+export function storesFrom(options: Record<string, unknown>): StoresConfig {
+  const flags = [
+    ...(typeof options.state === 'string'
+      ? [{ path: ['state'], value: options.state, flag: '--state' }]
+      : []),
+    ...(typeof options.migrationId === 'string'
+      ? [{ path: ['migrationId'], value: options.migrationId, flag: '--migration-id' }]
+      : []),
+  ];
+  const { config, warnings } = loadStoresConfig({
+    ...(typeof options.config === 'string' ? { configFile: options.config } : {}),
+    flags,
+  });
+  for (const w of warnings) log.warn(w);
+  return config;
 }
 
-/** Opens the state file's bus (declaring the topology, as every process does) for `fn`, then closes it. */
-export async function withBus(state: string, fn: (bus: Bus) => Promise<void>): Promise<void> {
-  requireState(state);
-  const db = openSqliteDatabase(state);
-  const bus = createSqliteBus(db);
+/** Opens the configured stores (an existing state file, or Cosmos DB / Service Bus) for `fn`, then closes them. */
+export async function withStores<T>(config: StoresConfig, fn: (stores: Stores) => Promise<T>): Promise<T> {
+  const stores = await openStores(config, log, { mustExist: true });
   try {
-    await fn(bus);
+    return await fn(stores);
   } finally {
-    await bus.close();
-    db.close();
+    await stores.close();
   }
+}
+
+/** Opens the configured bus (declaring the topology, as every process does) for `fn`, then closes it. */
+export async function withBus(config: StoresConfig, fn: (bus: Bus) => Promise<void>): Promise<void> {
+  await withStores(config, async ({ bus }) => {
+    await declareTopology(bus);
+    await fn(bus);
+  });
 }
 
 export function renderDeadLetters(rows: readonly DeadLetterRow[], json: boolean): string {
@@ -48,8 +68,7 @@ export function renderDeadLetters(rows: readonly DeadLetterRow[], json: boolean)
 
 /** `fhir-migrate service api`: the API and dashboard over a state file that other processes work on. */
 export async function serveApiOnly(options: Record<string, unknown>): Promise<void> {
-  const state = String(options.state ?? process.env.FHIR_MIGRATE_STATE ?? 'fhir-migrate.sqlite');
-  requireState(state);
+  const config = storesFrom(options);
   const port = Number(options.port ?? options.apiPort ?? process.env.FHIR_MIGRATE_API_PORT ?? 8080);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new ConfigError([`--port ${String(options.port)}: expected a port number 0–65535`]);
@@ -58,14 +77,13 @@ export async function serveApiOnly(options: Record<string, unknown>): Promise<vo
     throw new ConfigError([
       'apiKey (FHIR_MIGRATE_API_KEY or --api-key) = (secret, not shown): expected at least 16 characters',
     ]);
-  const db = openSqliteDatabase(state);
-  const bus = createSqliteBus(db);
-  await declareTopology(bus);
+  const stores = await openStores(config, log, { mustExist: true });
+  await declareTopology(stores.bus);
   const api = await listenApi(
     {
-      ledger: createSqliteLedger(db),
-      bus,
-      migrationId: String(options.migrationId ?? process.env.FHIR_MIGRATE_MIGRATION_ID ?? 'default'),
+      ledger: stores.ledger,
+      bus: stores.bus,
+      migrationId: config.migrationId,
       host: String(options.host ?? options.apiHost ?? process.env.FHIR_MIGRATE_API_HOST ?? '127.0.0.1'),
       port,
       ...(apiKey ? { apiKey } : {}),
@@ -80,8 +98,7 @@ export async function serveApiOnly(options: Record<string, unknown>): Promise<vo
     process.once('SIGTERM', resolve);
   });
   await api.close();
-  await bus.close();
-  db.close();
+  await stores.close();
 }
 
 /** `status --watch`: the summary redrawn in place until Ctrl-C. */

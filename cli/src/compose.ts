@@ -1,10 +1,11 @@
 /**
  * The composition root: the only place that reads configuration and picks adapters. Builds the context
- * every service works with, on the embedded adapters (SQLite ledger and bus in one file, a local staging
- * folder served over HTTP).
+ * every service works with, on the configured stores (stores.ts: embedded SQLite and a local folder, or
+ * Cosmos DB, Service Bus and Blob Storage) and FHIR dialects.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import type { TokenCredential } from '@azure/identity';
+import { storageScope } from '@fhir-migrate/shared/adapters/azure/identity.ts';
+import { entraIdAuth } from '@fhir-migrate/shared/adapters/fhir-http/auth-azure.ts';
 import { createAuthProvider } from '@fhir-migrate/shared/adapters/fhir-http/auth-factory.ts';
 import { createFhirClient } from '@fhir-migrate/shared/adapters/fhir-http/client.ts';
 import {
@@ -13,14 +14,12 @@ import {
 } from '@fhir-migrate/shared/adapters/fhir-http/dialects/factory.ts';
 import { createRestImporter } from '@fhir-migrate/shared/adapters/fhir-http/dialects/import-rest.ts';
 import { redactText } from '@fhir-migrate/shared/adapters/fhir-http/redact.ts';
-import { createSqliteBus } from '@fhir-migrate/shared/adapters/sqlite/bus-sqlite.ts';
-import { openSqliteDatabase } from '@fhir-migrate/shared/adapters/sqlite/database.ts';
-import { createSqliteLedger } from '@fhir-migrate/shared/adapters/sqlite/ledger-sqlite.ts';
-import { createFsStaging } from '@fhir-migrate/shared/adapters/staging-fs/staging-fs.ts';
 import type { PipelineContext } from '@fhir-migrate/shared/application/context.ts';
 import type { MigrationConfig } from '@fhir-migrate/shared/config/schema.ts';
+import type { Staging } from '@fhir-migrate/shared/ports/staging.ts';
 import { activeTraceIds } from '@fhir-migrate/shared/runtime/tracing.ts';
 import { type Logger, pino } from 'pino';
+import { lazyCredential, openStaging, openStores } from './stores.ts';
 
 export function createLogger(): Logger {
   return pino(
@@ -41,15 +40,20 @@ export function createLogger(): Logger {
 
 /** The FHIR client for one of the migration's servers, with its configured auth. */
 export function fhirClientFor(
-  config: Pick<MigrationConfig, 'source' | 'destination'> & Partial<Pick<MigrationConfig, 'requestTimeout'>>,
+  config: Pick<MigrationConfig, 'source' | 'destination'> &
+    Partial<Pick<MigrationConfig, 'requestTimeout' | 'azure'>>,
   role: 'source' | 'destination',
   logger: Logger,
   userAgent = 'fhir-migrate',
+  credential: () => TokenCredential = lazyCredential({ azure: config.azure ?? { credential: 'default' } }),
 ) {
   return createFhirClient({
     baseUrl: config[role].url,
     ...(config.requestTimeout ? { timeoutMs: config.requestTimeout } : {}),
-    auth: createAuthProvider(config[role].auth, { logger }),
+    auth: createAuthProvider(config[role].auth, {
+      logger,
+      azure: { credential, serverUrl: config[role].url },
+    }),
     userAgent,
     logger,
   });
@@ -61,28 +65,25 @@ export interface Composed {
 }
 
 export async function compose(config: MigrationConfig, log: Logger): Promise<Composed> {
-  const statePath = resolve(config.state);
-  mkdirSync(dirname(statePath), { recursive: true });
-  const db = openSqliteDatabase(statePath);
-  const ledger = createSqliteLedger(db);
-  const bus = createSqliteBus(db, {
-    onError: (err) => log.warn({ reason: redactText(String(err)) }, 'bus receive loop error'),
-    onLocksReleased: (count) =>
-      log.info(
-        { count },
-        'released the message locks of a process that is gone; its messages are delivered again',
-      ),
-  });
-  const staging = await createFsStaging({
-    root: resolve(config.stagingDir ?? `${statePath}.staging`),
-    host: config.stagingHost,
-    port: config.stagingPort,
-    ...(config.stagingPublicUrl ? { publicBaseUrl: config.stagingPublicUrl } : {}),
-  });
+  const credential = lazyCredential(config);
+  const stores = await openStores(config, log, { credential });
+  let staging: Staging;
+  try {
+    staging = await openStaging(config, credential);
+  } catch (err) {
+    await stores.close();
+    throw err;
+  }
+  const { ledger, bus } = stores;
   const clientLog = log.child({ component: 'fhir-client' });
-  const source = fhirClientFor(config, 'source', clientLog);
-  const destination = fhirClientFor(config, 'destination', clientLog);
-  const exportDialect = createExportDialect(config.source.exportDialect, source);
+  const source = fhirClientFor(config, 'source', clientLog, undefined, credential);
+  const destination = fhirClientFor(config, 'destination', clientLog, undefined, credential);
+  const exportDialect = createExportDialect(
+    config.source.exportDialect,
+    source,
+    exportOptions(config, credential),
+  );
+  const bulkImportDialect = config.destination.importDialect;
   const ctx: PipelineContext = {
     config,
     ledger,
@@ -91,8 +92,8 @@ export async function compose(config: MigrationConfig, log: Logger): Promise<Com
     source,
     destination,
     exportDialect,
-    ...(config.destination.importDialect === 'hapi'
-      ? { bulkImport: createImportDialect('hapi', destination) }
+    ...(bulkImportDialect !== 'rest'
+      ? { bulkImport: createImportDialect(bulkImportDialect, destination) }
       : {}),
     rest: createRestImporter(destination, {
       bundleSize: config.restBundleSize,
@@ -104,12 +105,27 @@ export async function compose(config: MigrationConfig, log: Logger): Promise<Com
   return {
     ctx,
     async close() {
-      await bus.close();
       await staging.close();
       await source.close();
       await destination.close();
-      await ledger.close();
-      db.close();
+      await stores.close();
     },
+  };
+}
+
+/** The export dialect's settings: Azure's `$export` parameters, and a Blob Storage token for its files. */
+function exportOptions(config: MigrationConfig, credential: () => TokenCredential) {
+  if (config.source.exportDialect !== 'azure') return {};
+  const { azureExport, exportStorageUrl } = config.source;
+  return {
+    ...azureExport,
+    ...(exportStorageUrl
+      ? {
+          storageAuth: {
+            origins: [new URL(exportStorageUrl).origin],
+            auth: entraIdAuth(credential(), storageScope),
+          },
+        }
+      : {}),
   };
 }

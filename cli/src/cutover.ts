@@ -5,9 +5,6 @@
  * 3. reconcile both servers in full; 4. print a go/no-go report. Exit 0 = go, 1 = no-go.
  */
 import type { FhirClient } from '@fhir-migrate/shared/adapters/fhir-http/client.ts';
-import { createSqliteBus } from '@fhir-migrate/shared/adapters/sqlite/bus-sqlite.ts';
-import { openSqliteDatabase } from '@fhir-migrate/shared/adapters/sqlite/database.ts';
-import { createSqliteLedger } from '@fhir-migrate/shared/adapters/sqlite/ledger-sqlite.ts';
 import { loadMigrationEvents } from '@fhir-migrate/shared/application/chunk-store.ts';
 import { controlStateOf } from '@fhir-migrate/shared/application/control.ts';
 import { listAllDeadLetters } from '@fhir-migrate/shared/application/dead-letters.ts';
@@ -23,6 +20,7 @@ import type { Logger } from 'pino';
 import { fhirClientFor } from './compose.ts';
 import { runPipeline } from './run.ts';
 import { duration } from './status.ts';
+import { openStores } from './stores.ts';
 import { progressPrinter, runVerifyRequests, workDirFor } from './verify.ts';
 
 export interface CutoverOptions {
@@ -105,7 +103,7 @@ export async function cutover(
     failuresOutstanding: 0,
     deadLetters: 0,
   };
-  const state = await readState(config);
+  const state = await readState(config, log);
   if (state.control !== 'running') {
     report.reasons.push(
       `the migration is ${state.control}: ${state.control === 'paused' ? 'resume it' : 'start a new migration'} before cutover`,
@@ -151,7 +149,7 @@ export async function cutover(
     if (drain.exitCode !== 0) report.reasons.push(`draining did not finish cleanly: ${drain.reason}`);
     // 3. full reconciliation, recorded in the ledger
     process.stderr.write('[cutover] reconciling both servers in full\n');
-    const after = await readState(config);
+    const after = await readState(config, log);
     report.watermark = after.summary.watermark;
     report.lagSeconds = after.summary.lagSeconds;
     report.resources = after.summary.resources;
@@ -163,13 +161,13 @@ export async function cutover(
       );
     if (report.deadLetters > 0)
       report.reasons.push(`${report.deadLetters} dead-lettered messages (fhir-migrate dlq list)`);
-    const db = openSqliteDatabase(config.state);
+    const stores = await openStores(config, log, { mustExist: true });
     try {
       const [outcome] = await runVerifyRequests(
         {
           source,
           destination,
-          ledger: createSqliteLedger(db),
+          ledger: stores.ledger,
           migrationId: config.migrationId,
           defaults: {
             resourceTypes: types,
@@ -206,7 +204,7 @@ export async function cutover(
     } catch (err) {
       report.reasons.push(`the full reconciliation could not run: ${reasonOf(err)}`);
     } finally {
-      db.close();
+      await stores.close();
     }
     report.go = report.reasons.length === 0;
     return report;
@@ -216,18 +214,15 @@ export async function cutover(
   }
 }
 
-async function readState(config: MigrationConfig) {
-  const db = openSqliteDatabase(config.state);
-  const bus = createSqliteBus(db);
+async function readState(config: MigrationConfig, log: Logger) {
+  const { ledger, bus, close } = await openStores(config, log, { mustExist: true });
   try {
-    const ledger = createSqliteLedger(db);
     const control = controlStateOf(await loadMigrationEvents(ledger, config.migrationId));
     const summary = await summarize(ledger, config.migrationId, new Date());
     const deadLetters = (await listAllDeadLetters(bus, config.migrationId)).length;
     return { control, summary, deadLetters };
   } finally {
-    await bus.close();
-    db.close();
+    await close();
   }
 }
 

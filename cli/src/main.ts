@@ -4,8 +4,6 @@
  */
 
 import { existsSync, writeFileSync } from 'node:fs';
-import { openSqliteDatabase } from '@fhir-migrate/shared/adapters/sqlite/database.ts';
-import { createSqliteLedger } from '@fhir-migrate/shared/adapters/sqlite/ledger-sqlite.ts';
 import { listAllDeadLetters, replayDeadLetters } from '@fhir-migrate/shared/application/dead-letters.ts';
 import { reasonOf } from '@fhir-migrate/shared/application/errors.ts';
 import { summarize } from '@fhir-migrate/shared/application/summary.ts';
@@ -13,7 +11,15 @@ import { ConfigError, loadConfig } from '@fhir-migrate/shared/config/load.ts';
 import { DeadLetterError } from '@fhir-migrate/shared/ports/bus.ts';
 import { startTelemetry } from '@fhir-migrate/shared/runtime/telemetry.ts';
 import { Command, InvalidArgumentError } from 'commander';
-import { renderDeadLetters, serveApiOnly, verifyFlags, watchStatus, withBus } from './commands.ts';
+import {
+  renderDeadLetters,
+  serveApiOnly,
+  storesFrom,
+  verifyFlags,
+  watchStatus,
+  withBus,
+  withStores,
+} from './commands.ts';
 import { createLogger, fhirClientFor } from './compose.ts';
 import { cutoverCommand } from './cutover.ts';
 import { addConfigFlags, flagSettings } from './flags.ts';
@@ -128,33 +134,28 @@ function testFaults() {
 
 program
   .command('status')
-  .description('the migration summary from a state file')
-  .option('--state <file>', 'SQLite state file', process.env.FHIR_MIGRATE_STATE ?? 'fhir-migrate.sqlite')
-  .option('--migration-id <id>', 'migration id', process.env.FHIR_MIGRATE_MIGRATION_ID ?? 'default')
+  .description('the migration summary from the ledger (the state file, or the configured Cosmos DB)')
+  .option('--config <file>', 'YAML configuration file (for a ledger other than the state file)')
+  .option('--state <file>', 'SQLite state file (default fhir-migrate.sqlite, or FHIR_MIGRATE_STATE)')
+  .option('--migration-id <id>', 'migration id (default "default", or FHIR_MIGRATE_MIGRATION_ID)')
   .option('--json', 'print JSON')
   .option('--watch [seconds]', 'redraw every few seconds (default 2) until Ctrl-C')
-  .action(
-    async (options: { state: string; migrationId: string; json?: boolean; watch?: boolean | string }) => {
-      if (!existsSync(options.state)) throw new ConfigError([`state file ${options.state} does not exist`]);
-      const db = openSqliteDatabase(options.state);
-      try {
-        const ledger = createSqliteLedger(db);
-        if (options.watch !== undefined && options.watch !== false) {
-          const seconds = options.watch === true ? 2 : Number(options.watch);
-          if (!(seconds >= 0.5)) throw new ConfigError([`--watch ${options.watch}: expected seconds ≥ 0.5`]);
-          await watchStatus(ledger, options.migrationId, seconds);
-          return;
-        }
-        const summary = await summarize(ledger, options.migrationId, new Date());
-        process.stdout.write(
-          options.json ? `${JSON.stringify(summary, null, 2)}\n` : `${renderSummary(summary)}\n`,
-        );
-        if (summary.halted.length > 0) process.exitCode = 2;
-      } finally {
-        db.close();
+  .action(async (options: { json?: boolean; watch?: boolean | string } & Record<string, unknown>) => {
+    const config = storesFrom(options);
+    await withStores(config, async ({ ledger }) => {
+      if (options.watch !== undefined && options.watch !== false) {
+        const seconds = options.watch === true ? 2 : Number(options.watch);
+        if (!(seconds >= 0.5)) throw new ConfigError([`--watch ${options.watch}: expected seconds ≥ 0.5`]);
+        await watchStatus(ledger, config.migrationId, seconds);
+        return;
       }
-    },
-  );
+      const summary = await summarize(ledger, config.migrationId, new Date());
+      process.stdout.write(
+        options.json ? `${JSON.stringify(summary, null, 2)}\n` : `${renderSummary(summary)}\n`,
+      );
+      if (summary.halted.length > 0) process.exitCode = 2;
+    });
+  });
 
 addConfigFlags(
   program
@@ -251,11 +252,12 @@ const dlq = program.command('dlq').description('dead-lettered bus messages: list
 dlq
   .command('list')
   .description('every dead letter of every subscription, with its reason')
-  .option('--state <file>', 'SQLite state file', process.env.FHIR_MIGRATE_STATE ?? 'fhir-migrate.sqlite')
+  .option('--config <file>', 'YAML configuration file (for a bus other than the state file)')
+  .option('--state <file>', 'SQLite state file (default fhir-migrate.sqlite, or FHIR_MIGRATE_STATE)')
   .option('--migration-id <id>', "only this migration's messages")
   .option('--json', 'print JSON')
-  .action(async (options: { state: string; migrationId?: string; json?: boolean }) => {
-    await withBus(options.state, async (bus) => {
+  .action(async (options: { migrationId?: string; json?: boolean } & Record<string, unknown>) => {
+    await withBus(storesFrom(options), async (bus) => {
       process.stdout.write(
         `${renderDeadLetters(await listAllDeadLetters(bus, options.migrationId), options.json === true)}\n`,
       );
@@ -264,27 +266,31 @@ dlq
 dlq
   .command('replay')
   .description('move dead letters back to their subscriptions (safe to repeat: handlers are idempotent)')
-  .option('--state <file>', 'SQLite state file', process.env.FHIR_MIGRATE_STATE ?? 'fhir-migrate.sqlite')
+  .option('--config <file>', 'YAML configuration file (for a bus other than the state file)')
+  .option('--state <file>', 'SQLite state file (default fhir-migrate.sqlite, or FHIR_MIGRATE_STATE)')
   .option('--id <id...>', 'message ids to replay')
   .option('--all', 'replay every dead letter')
   .option('--migration-id <id>', "with --all: only this migration's messages")
-  .action(async (options: { state: string; id?: string[]; all?: boolean; migrationId?: string }) => {
-    if (!options.all && !options.id?.length) throw new ConfigError(['dlq replay: give --id <id…> or --all']);
-    if (options.all && options.id?.length)
-      throw new ConfigError(['dlq replay: give either --id or --all, not both']);
-    await withBus(options.state, async (bus) => {
-      const result = options.all
-        ? await replayDeadLetters(bus, { all: true }, options.migrationId)
-        : await replayDeadLetters(bus, { ids: options.id ?? [] });
-      for (const d of result.replayed)
-        process.stdout.write(`replayed ${d.id} (${d.topic} → ${d.subscription})\n`);
-      process.stdout.write(`${result.replayed.length} replayed\n`);
-      if (result.notFound.length > 0) {
-        process.stderr.write(`not dead letters (already replayed?): ${result.notFound.join(', ')}\n`);
-        process.exitCode = 1;
-      }
-    });
-  });
+  .action(
+    async (options: { id?: string[]; all?: boolean; migrationId?: string } & Record<string, unknown>) => {
+      if (!options.all && !options.id?.length)
+        throw new ConfigError(['dlq replay: give --id <id…> or --all']);
+      if (options.all && options.id?.length)
+        throw new ConfigError(['dlq replay: give either --id or --all, not both']);
+      await withBus(storesFrom(options), async (bus) => {
+        const result = options.all
+          ? await replayDeadLetters(bus, { all: true }, options.migrationId)
+          : await replayDeadLetters(bus, { ids: options.id ?? [] });
+        for (const d of result.replayed)
+          process.stdout.write(`replayed ${d.id} (${d.topic} → ${d.subscription})\n`);
+        process.stdout.write(`${result.replayed.length} replayed\n`);
+        if (result.notFound.length > 0) {
+          process.stderr.write(`not dead letters (already replayed?): ${result.notFound.join(', ')}\n`);
+          process.exitCode = 1;
+        }
+      });
+    },
+  );
 
 program.parseAsync().catch((err: unknown) => {
   if (err instanceof ConfigError) process.stderr.write(`${err.message}\n`);

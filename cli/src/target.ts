@@ -3,14 +3,13 @@
  * the servers that migration recorded when it started. With a state file the runs are recorded there and
  * source resources newer than the migration's watermark count as pending, not missing.
  */
-import { existsSync } from 'node:fs';
-import { openSqliteDatabase, type SqliteDatabase } from '@fhir-migrate/shared/adapters/sqlite/database.ts';
-import { createSqliteLedger } from '@fhir-migrate/shared/adapters/sqlite/ledger-sqlite.ts';
 import { summarize } from '@fhir-migrate/shared/application/summary.ts';
-import { ConfigError, loadConfig } from '@fhir-migrate/shared/config/load.ts';
+import { loadConfig } from '@fhir-migrate/shared/config/load.ts';
 import type { Ledger } from '@fhir-migrate/shared/ports/ledger.ts';
+import { storesFrom } from './commands.ts';
 import { createLogger, fhirClientFor } from './compose.ts';
 import { flagSettings } from './flags.ts';
+import { openStores, type Stores } from './stores.ts';
 import { type VerifyTarget, workDirFor } from './verify.ts';
 
 const log = createLogger();
@@ -20,15 +19,16 @@ export async function openTarget(
 ): Promise<{ target: VerifyTarget; close(): Promise<void> }> {
   const statePath =
     typeof options.state === 'string' ? options.state : (process.env.FHIR_MIGRATE_STATE ?? undefined);
-  let db: SqliteDatabase | undefined;
+  const storesConfig = storesFrom(options);
+  let stores: Stores | undefined;
   let ledger: Ledger | undefined;
   const flags = flagSettings(options);
-  const migrationId = String(options.migrationId ?? process.env.FHIR_MIGRATE_MIGRATION_ID ?? 'default');
+  const migrationId = storesConfig.migrationId;
   let watermark: string | undefined;
-  if (statePath) {
-    if (!existsSync(statePath)) throw new ConfigError([`state file ${statePath} does not exist`]);
-    db = openSqliteDatabase(statePath);
-    ledger = createSqliteLedger(db);
+  // A migration's ledger: a state file that was named, or the configured Cosmos DB.
+  if (statePath || storesConfig.ledger === 'cosmos') {
+    stores = await openStores(storesConfig, log, { mustExist: true });
+    ledger = stores.ledger;
     const summary = await summarize(ledger, migrationId, new Date());
     watermark = summary.watermark;
     // The servers this migration recorded, unless flags or the environment name others.
@@ -70,11 +70,11 @@ export async function openTarget(
       async close() {
         await source.close();
         await destination.close();
-        db?.close();
+        await stores?.close();
       },
     };
   } catch (err) {
-    db?.close();
+    await stores?.close();
     throw err;
   }
 }

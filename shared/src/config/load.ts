@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { seedUnitToDuration } from '../domain/duration.ts';
-import { configSchema, type MigrationConfig } from './schema.ts';
+import { configSchema, type MigrationConfig, type StoresConfig, storesConfigSchema } from './schema.ts';
 
 type Path = readonly string[];
 interface Setting {
@@ -17,7 +17,7 @@ interface Setting {
   origin: string;
 }
 
-const secretKeys = new Set(['token', 'password', 'clientSecret', 'apiKey']);
+const secretKeys = new Set(['token', 'password', 'clientSecret', 'apiKey', 'key', 'connectionString']);
 
 export class ConfigError extends Error {
   readonly code = 'CONFIG_INVALID';
@@ -32,6 +32,10 @@ const list = (v: string) =>
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
+const bool = (v: string): boolean | string =>
+  /^(true|false)$/i.test(v.trim()) ? v.trim().toLowerCase() === 'true' : v;
+/** FHIR_MIGRATE_*_AUTH: `azure` (Entra ID) or `none`; anything else is left for the schema to refuse. */
+const authType = (v: string): unknown => (v === 'azure' || v === 'none' ? { type: v } : v);
 const num = (v: string): number | string => (/^-?\d+(\.\d+)?$/.test(v.trim()) ? Number(v) : v);
 
 /** Environment variables and the config paths they set. Names are stable: scripts rely on them. */
@@ -47,6 +51,30 @@ export const envVariables: Record<string, { path: Path; parse?: (v: string) => u
     path: ['destination', 'auth'],
     parse: (token) => ({ type: 'bearer', token }),
   },
+  FHIR_MIGRATE_SOURCE_AUTH: { path: ['source', 'auth'], parse: authType },
+  FHIR_MIGRATE_DESTINATION_AUTH: { path: ['destination', 'auth'], parse: authType },
+  FHIR_MIGRATE_EXPORT_STORAGE_URL: { path: ['source', 'exportStorageUrl'] },
+  FHIR_MIGRATE_AZURE_EXPORT_CONTAINER: { path: ['source', 'azureExport', 'container'] },
+  FHIR_MIGRATE_LEDGER: { path: ['ledger'] },
+  FHIR_MIGRATE_COSMOS_ENDPOINT: { path: ['cosmos', 'endpoint'] },
+  FHIR_MIGRATE_COSMOS_DATABASE: { path: ['cosmos', 'database'] },
+  FHIR_MIGRATE_COSMOS_CONTAINER: { path: ['cosmos', 'container'] },
+  FHIR_MIGRATE_COSMOS_KEY: { path: ['cosmos', 'key'] },
+  FHIR_MIGRATE_BUS: { path: ['bus'] },
+  FHIR_MIGRATE_SERVICEBUS_NAMESPACE: { path: ['serviceBus', 'namespace'] },
+  FHIR_MIGRATE_SERVICEBUS_CONNECTION_STRING: { path: ['serviceBus', 'connectionString'] },
+  FHIR_MIGRATE_SERVICEBUS_MANAGE_TOPOLOGY: { path: ['serviceBus', 'manageTopology'], parse: bool },
+  FHIR_MIGRATE_STAGING: { path: ['staging'] },
+  FHIR_MIGRATE_BLOB_ACCOUNT_URL: { path: ['blob', 'accountUrl'] },
+  FHIR_MIGRATE_BLOB_CONNECTION_STRING: { path: ['blob', 'connectionString'] },
+  FHIR_MIGRATE_BLOB_CONTAINER: { path: ['blob', 'container'] },
+  FHIR_MIGRATE_BLOB_URLS: { path: ['blob', 'urls'] },
+  FHIR_MIGRATE_BLOB_CREATE_CONTAINER: { path: ['blob', 'createContainer'], parse: bool },
+  FHIR_MIGRATE_AZURE_CREDENTIAL: { path: ['azure', 'credential'] },
+  // The standard @azure/identity variables, so that `managed-identity` and `client-secret` find them too.
+  AZURE_TENANT_ID: { path: ['azure', 'tenantId'] },
+  AZURE_CLIENT_ID: { path: ['azure', 'clientId'] },
+  AZURE_CLIENT_SECRET: { path: ['azure', 'clientSecret'] },
   FHIR_MIGRATE_CHUNK_DURATION: { path: ['chunkDuration'] },
   FHIR_MIGRATE_CHUNK_LIMIT: { path: ['chunkLimit'], parse: num },
   FHIR_MIGRATE_SAFETY_LAG: { path: ['safetyLag'] },
@@ -79,13 +107,16 @@ export const envVariables: Record<string, { path: Path; parse?: (v: string) => u
   AZURE_ResourceTypes: { path: ['resourceTypes'], parse: list },
   AZURE_SurfaceCheckResources: { path: ['surfaceCheckResources'], parse: list },
   AZURE_DeepCheckCount: { path: ['deepCheckCount'], parse: num },
+  AZURE_IsParallel: { path: ['source', 'azureExport', 'isParallel'], parse: bool },
+  AZURE_ExportWithHistory: { path: ['source', 'azureExport', 'includeHistory'], parse: bool },
+  AZURE_ExportWithDelete: { path: ['source', 'azureExport', 'includeDeleted'], parse: bool },
 };
 
 /** Environment variables read outside the configuration (logging, test fault hooks). */
 const processVariables = /^FHIR_MIGRATE_(LOG_LEVEL|TEST_[A-Z_]+)$/;
 
-/** Seed settings this product accepts but does not act on yet; they are reported, never silently ignored. */
-export const acceptedButInactive = [
+/** Seed settings that only the azure export dialect acts on; with another dialect they are reported. */
+export const azureExportOnly = [
   'AZURE_IsParallel',
   'AZURE_ExportWithHistory',
   'AZURE_ExportWithDelete',
@@ -114,12 +145,6 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): { settings: Setting[]; 
       value,
       origin: 'env AZURE_ExportChunkTime/AZURE_ExportChunkDuration',
     });
-  }
-  for (const name of acceptedButInactive) {
-    if (env[name] !== undefined)
-      warnings.push(
-        `${name}=${env[name]} is accepted for compatibility but has no effect with the hapi/bulkdata dialects`,
-      );
   }
   for (const name of Object.keys(env)) {
     if (name.startsWith('FHIR_MIGRATE_') && !(name in envVariables) && !processVariables.test(name)) {
@@ -175,7 +200,33 @@ export interface LoadedConfig {
 }
 
 export function loadConfig(options: LoadOptions = {}): LoadedConfig {
-  const fromEnv = settingsFromEnv(options.env ?? process.env);
+  const env = options.env ?? process.env;
+  const { raw, origins, warnings } = layered(options, env);
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(describeIssues(parsed.error.issues, origins));
+  const config = parsed.data;
+  if (config.source.exportDialect !== 'azure')
+    for (const name of azureExportOnly)
+      if (env[name] !== undefined)
+        warnings.push(
+          `${name}=${env[name]} has no effect: only exportDialect azure sends it (this one is ${config.source.exportDialect})`,
+        );
+  return { config, warnings };
+}
+
+/**
+ * The store settings alone (migration id, ledger, bus, their Azure credential), from the same sources, for
+ * commands that neither export nor import (status, dlq, service api): they need no FHIR server settings.
+ */
+export function loadStoresConfig(options: LoadOptions = {}): { config: StoresConfig; warnings: string[] } {
+  const { raw, origins, warnings } = layered(options, options.env ?? process.env);
+  const parsed = storesConfigSchema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(describeIssues(parsed.error.issues, origins));
+  return { config: parsed.data, warnings };
+}
+
+function layered(options: LoadOptions, env: NodeJS.ProcessEnv) {
+  const fromEnv = settingsFromEnv(env);
   const settings: Setting[] = [
     ...(options.configFile ? settingsFromYaml(options.configFile) : []),
     ...fromEnv.settings,
@@ -188,9 +239,7 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
     setPath(raw, s.path, s.value);
     origins.set(s.path.join('.'), s);
   }
-  const parsed = configSchema.safeParse(raw);
-  if (!parsed.success) throw new ConfigError(describeIssues(parsed.error.issues, origins));
-  return { config: parsed.data, warnings: fromEnv.warnings };
+  return { raw, origins, warnings: fromEnv.warnings };
 }
 
 function setPath(target: Record<string, unknown>, path: Path, value: unknown): void {

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from './load.ts';
+import { ConfigError, loadConfig, loadStoresConfig } from './load.ts';
 
 const base = { FHIR_MIGRATE_SOURCE_URL: 'http://src/fhir/', FHIR_MIGRATE_DESTINATION_URL: 'http://dst/fhir' };
 
@@ -94,7 +94,119 @@ describe('configuration', () => {
       resourceTypes: ['Patient', 'Encounter'],
       deepCheckCount: 3,
     });
-    expect(warnings).toEqual([expect.stringMatching(/^AZURE_IsParallel=true is accepted/)]);
+    expect(warnings).toEqual([
+      expect.stringMatching(/^AZURE_IsParallel=true has no effect: only exportDialect azure/),
+    ]);
+  });
+
+  it("sends the seed tool's export settings with the azure dialect, and warns about nothing", () => {
+    const { config, warnings } = loadConfig({
+      env: {
+        AZURE_SourceUri: 'https://old.azurehealthcareapis.com',
+        AZURE_DestinationUri: 'https://ws-fhir.fhir.azurehealthcareapis.com',
+        FHIR_MIGRATE_EXPORT_DIALECT: 'azure',
+        FHIR_MIGRATE_IMPORT_DIALECT: 'ahds',
+        FHIR_MIGRATE_STAGING: 'blob',
+        FHIR_MIGRATE_BLOB_ACCOUNT_URL: 'https://stage.blob.core.windows.net',
+        AZURE_IsParallel: 'False',
+        AZURE_ExportWithHistory: 'True',
+        AZURE_ExportWithDelete: 'false',
+      },
+    });
+    expect(config.source.azureExport).toMatchObject({
+      isParallel: false,
+      includeHistory: true,
+      includeDeleted: false,
+    });
+    expect(warnings).toEqual([]);
+  });
+
+  it('selects the Azure stores and credential from the environment, as a Container App gets them', () => {
+    const { config } = loadConfig({
+      env: {
+        FHIR_MIGRATE_SOURCE_URL: 'https://old.azurehealthcareapis.com',
+        FHIR_MIGRATE_DESTINATION_URL: 'https://ws-fhir.fhir.azurehealthcareapis.com',
+        FHIR_MIGRATE_SOURCE_AUTH: 'azure',
+        FHIR_MIGRATE_DESTINATION_AUTH: 'azure',
+        FHIR_MIGRATE_EXPORT_DIALECT: 'azure',
+        FHIR_MIGRATE_IMPORT_DIALECT: 'ahds',
+        FHIR_MIGRATE_LEDGER: 'cosmos',
+        FHIR_MIGRATE_COSMOS_ENDPOINT: 'https://ledger.documents.azure.com:443/',
+        FHIR_MIGRATE_BUS: 'servicebus',
+        FHIR_MIGRATE_SERVICEBUS_NAMESPACE: 'mig.servicebus.windows.net',
+        FHIR_MIGRATE_STAGING: 'blob',
+        FHIR_MIGRATE_BLOB_ACCOUNT_URL: 'https://stage.blob.core.windows.net',
+        FHIR_MIGRATE_AZURE_CREDENTIAL: 'managed-identity',
+        AZURE_CLIENT_ID: '00000000-0000-0000-0000-0000000000aa',
+      },
+    });
+    expect(config).toMatchObject({
+      source: { auth: { type: 'azure' }, exportDialect: 'azure' },
+      destination: { auth: { type: 'azure' }, importDialect: 'ahds' },
+      ledger: 'cosmos',
+      cosmos: {
+        endpoint: 'https://ledger.documents.azure.com:443',
+        database: 'fhir-migrate',
+        container: 'ledger',
+      },
+      bus: 'servicebus',
+      serviceBus: { namespace: 'mig.servicebus.windows.net', manageTopology: false },
+      staging: 'blob',
+      blob: { accountUrl: 'https://stage.blob.core.windows.net', container: 'staging' },
+      azure: { credential: 'managed-identity', clientId: '00000000-0000-0000-0000-0000000000aa' },
+    });
+  });
+
+  it('refuses an Azure store without its settings, naming what is missing and hiding secrets', () => {
+    const base = { FHIR_MIGRATE_SOURCE_URL: 'http://a', FHIR_MIGRATE_DESTINATION_URL: 'http://b' };
+    const attempt = (env: Record<string, string>) => {
+      try {
+        loadConfig({ env: { ...base, ...env } });
+      } catch (err) {
+        return (err as ConfigError).problems;
+      }
+      throw new Error('expected a ConfigError');
+    };
+    expect(attempt({ FHIR_MIGRATE_LEDGER: 'cosmos' })).toEqual([
+      expect.stringMatching(/^cosmos\.endpoint .*ledger cosmos needs cosmos\.endpoint/),
+    ]);
+    expect(attempt({ FHIR_MIGRATE_BUS: 'servicebus' })).toEqual([
+      expect.stringMatching(
+        /^serviceBus\.namespace .*needs serviceBus\.namespace or serviceBus\.connectionString/,
+      ),
+    ]);
+    expect(attempt({ FHIR_MIGRATE_IMPORT_DIALECT: 'ahds' })).toEqual([
+      expect.stringMatching(/^staging .*importDialect ahds reads its files from Blob Storage/),
+    ]);
+    const secret = 'Endpoint=sb://x/;SharedAccessKeyName=k;SharedAccessKey=TOPSECRETKEY';
+    const problems = attempt({
+      FHIR_MIGRATE_SERVICEBUS_CONNECTION_STRING: secret,
+      FHIR_MIGRATE_BUS: 'queue',
+    });
+    expect(problems.join('\n')).toMatch(/^bus from env FHIR_MIGRATE_BUS = "queue"/);
+    expect(problems.join('\n')).not.toContain('TOPSECRETKEY');
+    expect(
+      attempt({ FHIR_MIGRATE_AZURE_CREDENTIAL: 'client-secret', AZURE_CLIENT_SECRET: 'TOPSECRET' }).join(
+        '\n',
+      ),
+    ).toMatch(/azure\.tenantId .*client-secret needs tenantId/);
+  });
+
+  it('loads the store settings alone for commands that need no FHIR server', () => {
+    const { config } = loadStoresConfig({
+      env: {
+        FHIR_MIGRATE_LEDGER: 'cosmos',
+        FHIR_MIGRATE_COSMOS_ENDPOINT: 'https://l.documents.azure.com',
+        FHIR_MIGRATE_COSMOS_KEY: 'k',
+      },
+    });
+    expect(config).toMatchObject({
+      migrationId: 'default',
+      ledger: 'cosmos',
+      bus: 'sqlite',
+      state: 'fhir-migrate.sqlite',
+    });
+    expect(() => loadStoresConfig({ env: { FHIR_MIGRATE_BUS: 'servicebus' } })).toThrow(ConfigError);
   });
 
   it('warns about unknown FHIR_MIGRATE_* variables (a typo must not pass unnoticed)', () => {

@@ -14,6 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import type { TokenCredential } from '@azure/identity';
 import {
   BlobSASPermissions,
   BlobServiceClient,
@@ -220,6 +221,22 @@ function delegationKeyCache(
     promise.then(clear, clear);
     return promise;
   };
+}
+
+/**
+ * The staging container from settings: a connection string (account key: Azurite, accounts with shared
+ * keys), or the account URL with the process's Entra ID credential.
+ */
+export function blobContainer(
+  settings: { container: string; connectionString?: string | undefined; accountUrl?: string | undefined },
+  credential: () => TokenCredential,
+): BlobStagingOptions['container'] {
+  if (settings.connectionString)
+    return BlobServiceClient.fromConnectionString(settings.connectionString).getContainerClient(
+      settings.container,
+    );
+  if (!settings.accountUrl) throw new Error('blob staging needs an account URL or a connection string');
+  return { accountUrl: settings.accountUrl, credential: credential(), containerName: settings.container };
 }
 
 export async function createBlobStaging(options: BlobStagingOptions): Promise<Staging> {

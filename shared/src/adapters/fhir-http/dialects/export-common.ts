@@ -4,6 +4,7 @@
  */
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
+import type { AuthProvider } from '../auth.ts';
 import { discard } from '../body.ts';
 import type { FhirClient } from '../client.ts';
 import { FhirHttpError } from '../errors.ts';
@@ -21,8 +22,17 @@ export interface ExportDialectOptions {
    * `_since`. Needed for servers that replace a typeFilter's `_lastUpdated` with `_since`, as HAPI does.
    */
   boundsInTypeFilter?: boolean;
+  /**
+   * Files on a storage account (Azure `$export` writes to Blob Storage and says `requiresAccessToken: false`):
+   * downloads from these origins carry this auth's headers (a Blob Storage token) instead of the source's.
+   * The origins are allowed file origins too.
+   */
+  storageAuth?: { origins: readonly string[]; auth: AuthProvider };
   now?: () => number;
 }
+
+/** The Blob Storage REST version sent with a bearer token (tokens need 2017-11-09 or later). */
+export const blobApiVersion = '2021-08-06';
 
 const ndjsonMediaType = 'application/fhir+ndjson';
 
@@ -138,12 +148,19 @@ export async function openExportFile(
   url: string,
   allowedOrigins: readonly string[],
   options: OpenFileOptions = {},
+  storageAuth?: ExportDialectOptions['storageAuth'],
 ): Promise<Readable> {
   assertAllowedOrigin(url, allowedOrigins);
+  const onStorage = storageAuth?.origins.includes(new URL(url).origin) === true;
   const res = await client.stream({
     url,
-    headers: { accept: ndjsonMediaType },
-    auth: options.requiresAccessToken ?? true,
+    headers: {
+      accept: ndjsonMediaType,
+      ...(onStorage && storageAuth
+        ? { ...(await storageAuth.auth.headers()), 'x-ms-version': blobApiVersion }
+        : {}),
+    },
+    auth: onStorage ? false : (options.requiresAccessToken ?? true),
     ...(options.signal ? { signal: options.signal } : {}),
   });
   const contentType = res.headers['content-type'] ?? '';
@@ -194,7 +211,7 @@ export function assertResourceTypes(types: readonly string[]): void {
 
 /** The origins manifest and status URLs may point to: the source's plus configured extras. */
 export function exportOrigins(client: FhirClient, options: ExportDialectOptions): string[] {
-  return [client.origin, ...(options.allowedFileOrigins ?? [])];
+  return [client.origin, ...(options.allowedFileOrigins ?? []), ...(options.storageAuth?.origins ?? [])];
 }
 
 /** An export dialect from the URL it builds for a window; kick-off, polling, files and cancel are shared. */
@@ -209,7 +226,7 @@ export function bulkExportDialect(
     name,
     kickOff: (window) => kickOffExport(client, exportUrl(window)),
     poll: (statusUrl) => pollExport(client, statusUrl, origins, options.now),
-    openFile: (url, fileOptions) => openExportFile(client, url, origins, fileOptions),
+    openFile: (url, fileOptions) => openExportFile(client, url, origins, fileOptions, options.storageAuth),
     cancel: (statusUrl) => cancelExport(client, statusUrl, origins),
   };
 }
