@@ -95,7 +95,7 @@ export async function onExportPoll(ctx: PipelineContext, msg: ExportPollMessage)
     const { plan } = state;
     const manifest = poll.manifest;
     result = await withChunkSpan('exporter stage files', msg, () =>
-      stageExport(ctx, msg.chunkId, plan, manifest),
+      stageExport(ctx, msg.chunkId, plan, manifest, msg.statusUrl),
     );
   } catch (err) {
     // A download cut short, or staging that failed: the next attempt exports and stages afresh.

@@ -110,6 +110,36 @@ describe('staging an export (in-memory export dialect, real staging folder)', ()
     expect(keys).toEqual(['m1/chunk-000001/Encounter-0002.ndjson', 'm1/chunk-000001/Patient-0001.ndjson']);
   });
 
+  it('names files after their export job: another export of the chunk gets other names (an AHDS $import body must differ), a redelivery the same', async () => {
+    const first = await stageExport(
+      ctx,
+      'chunk-000001',
+      window,
+      manifest,
+      'https://src/_operations/export/41',
+    );
+    const again = await stageExport(
+      ctx,
+      'chunk-000001',
+      window,
+      manifest,
+      'https://src/_operations/export/41',
+    );
+    expect(again.files.map((f) => f.key)).toEqual(first.files.map((f) => f.key));
+    expect(first.files[0]?.key).toMatch(/^m1\/chunk-000001\/job-[0-9a-f]{16}\/Patient-0001\.ndjson$/);
+    const second = await stageExport(
+      ctx,
+      'chunk-000001',
+      window,
+      manifest,
+      'https://src/_operations/export/42',
+    );
+    const secondKeys = second.files.map((f) => f.key);
+    expect(secondKeys.some((k) => first.files.some((f) => f.key === k))).toBe(false);
+    // Only the latest export's files remain under the chunk.
+    expect((await staging.list('m1/chunk-000001/')).map((o) => o.key)).toEqual(secondKeys.sort());
+  });
+
   it('downloads a file again from its first byte when the transfer breaks off, and stages it once', async () => {
     let opened = 0;
     const whole = files['http://src/Binary/p'] as string;

@@ -4,6 +4,7 @@
  * are recorded with file and line, never dropped silently. Memory stays flat whatever the file size: a few
  * 1 MiB blocks are in flight at a time.
  */
+import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ExportManifest } from '@fhir-migrate/shared/adapters/fhir-http/dialects/types.ts';
 import { isFhirHttpError } from '@fhir-migrate/shared/adapters/fhir-http/errors.ts';
@@ -38,15 +39,26 @@ function checkPool(): CheckPool {
 /** What staging needs of the pipeline (the benchmark drives it with exactly this). */
 export type StageContext = Pick<PipelineContext, 'config' | 'staging' | 'exportDialect' | 'log'>;
 
+/**
+ * Stages an export's files under `<migration>/<chunk>/job-<hash of the export job>/`. Files of another
+ * export of the same chunk get other names, so an `$import` of them is another request body: AHDS answers an
+ * identical body with the job it already ran (it deduplicates on the body), which would import stale files.
+ * A redelivered submit of the same files stays identical, and so is deduplicated as it should be.
+ */
 export async function stageExport(
   ctx: StageContext,
   chunkId: string,
   window: { since: string; till: string },
   manifest: ExportManifest,
+  exportJob?: string,
 ): Promise<ExportResult> {
-  const prefix = `${ctx.config.migrationId}/${chunkId}/`;
-  // A redelivered poll restages from scratch: leftovers of an interrupted attempt must not be imported.
-  await ctx.staging.delete(prefix);
+  const chunkPrefix = `${ctx.config.migrationId}/${chunkId}/`;
+  const prefix = exportJob
+    ? `${chunkPrefix}job-${createHash('sha256').update(exportJob).digest('hex').slice(0, 16)}/`
+    : chunkPrefix;
+  // A redelivered poll restages from scratch: leftovers of an interrupted attempt (or of an earlier export
+  // of this chunk) must not be imported.
+  await ctx.staging.delete(chunkPrefix);
   const files: StagedFile[] = [];
   const exported: Record<string, number> = {};
   const staged: Record<string, number> = {};
