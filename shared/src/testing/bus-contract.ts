@@ -16,6 +16,12 @@ export interface BusUnderTest {
    */
   connect: (options: { lockRenewal: boolean }) => Promise<Bus>;
   cleanup: () => Promise<void>;
+  /**
+   * The shortest lock the store can give. The embedded bus locks per receiver (lockMs), so the tests use
+   * 200–300 ms; a broker that sets locks per subscription (Service Bus: at least 5 s) says so here, and the
+   * tests that act out a dead receiver or a long handler wait in proportion.
+   */
+  lockExpiryMs?: number;
 }
 
 /** Tolerated difference between the test's clock and the store's (a remote broker's clock may differ). */
@@ -59,6 +65,11 @@ export function busContract(name: string, makeBus: () => Promise<BusUnderTest>):
       await bus.close();
       await subject.cleanup();
     });
+
+    /** A lock of `ms` on the embedded bus, or the store's shortest lock where that is longer. */
+    const lockFor = (ms: number) => Math.max(ms, subject?.lockExpiryMs ?? 0);
+    /** A wait that also covers the store's lock expiring. */
+    const waitFor = (ms: number) => ms + (subject?.lockExpiryMs ?? 0) * 2;
 
     /** A promise a handler can wait on until the test opens it (afterEach opens any left shut). */
     function gate(): Gate {
@@ -363,7 +374,7 @@ export function busContract(name: string, makeBus: () => Promise<BusUnderTest>):
             stuck.open();
             await release.promise;
           },
-          { lockMs: 300 },
+          { lockMs: lockFor(300) },
           dying,
         );
         await bus.publish(topic, [{ id: 'orphan', body: {} }]);
@@ -380,7 +391,7 @@ export function busContract(name: string, makeBus: () => Promise<BusUnderTest>):
           },
           fast,
         );
-        await eventually(() => survivor.length === 1, 'the survivor gets the message');
+        await eventually(() => survivor.length === 1, 'the survivor gets the message', waitFor(5000));
         expect(survivor).toEqual([2]);
         // The dead receiver's handler now finishes; its completion must not remove the survivor's message,
         // which the survivor then abandons and gets once more.
@@ -405,7 +416,7 @@ export function busContract(name: string, makeBus: () => Promise<BusUnderTest>):
             stuck.open();
             await release.promise;
           },
-          { lockMs: 200, maxDeliveries: 1 },
+          { lockMs: lockFor(200), maxDeliveries: 1 },
           dying,
         );
         await bus.publish(topic, [{ id: 'crashes-its-receiver', body: {} }]);
@@ -415,7 +426,7 @@ export function busContract(name: string, makeBus: () => Promise<BusUnderTest>):
         await eventually(
           async () => (await bus.listDeadLetters(topic, 'a')).length === 1,
           'the dead letter',
-          3000,
+          waitFor(3000),
         );
         release.open();
         await buried;
@@ -433,13 +444,13 @@ export function busContract(name: string, makeBus: () => Promise<BusUnderTest>):
           (receiver: string): MessageHandler =>
           async (m) => {
             deliveries.push([receiver, m.deliveryCount]);
-            await sleep(900);
+            await sleep(lockFor(200) * 4.5);
           };
-        subscribe('a', slow('one'), { lockMs: 200 });
-        subscribe('a', slow('two'), { lockMs: 200 }, await connect(true));
+        subscribe('a', slow('one'), { lockMs: lockFor(200) });
+        subscribe('a', slow('two'), { lockMs: lockFor(200) }, await connect(true));
         await bus.publish(topic, [{ id: 'slow', body: {} }]);
         await eventually(() => deliveries.length === 1, 'the first delivery');
-        await sleep(1300);
+        await sleep(lockFor(200) * 6.5);
         expect(deliveries).toHaveLength(1);
         expect(deliveries[0]?.[1]).toBe(1);
       });

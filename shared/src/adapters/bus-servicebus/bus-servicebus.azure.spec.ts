@@ -68,6 +68,8 @@ describe.skipIf(!connectionString)(
         bus: namespace.open(),
         connect: async ({ lockRenewal }) => namespace.open({ lockRenewal }),
         cleanup: namespace.cleanup,
+        // Locks are set per subscription, 5 s at the shortest (lockDurationMs above).
+        lockExpiryMs: 5000,
       };
     });
 
