@@ -32,8 +32,11 @@ COPY services/ services/
 # ---- runtime: Node 22 LTS, no compilers, non-root
 FROM ${NODE_IMAGE} AS runtime
 ARG SERVICE=api
+# The state path matters even with Cosmos DB and Service Bus: the verifier's full reconciliation keeps its
+# scratch database beside it, so it must be somewhere the non-root user may write (not /app).
 ENV NODE_ENV=production \
-  SERVICE=${SERVICE}
+  SERVICE=${SERVICE} \
+  FHIR_MIGRATE_STATE=/home/node/fhir-migrate/state.sqlite
 WORKDIR /app
 # Owned by root and read-only to the process: the service cannot rewrite its own code.
 COPY --from=build /app /app
