@@ -93,7 +93,7 @@ export async function compose(config: MigrationConfig, log: Logger): Promise<Com
     destination,
     exportDialect,
     ...(bulkImportDialect !== 'rest'
-      ? { bulkImport: createImportDialect(bulkImportDialect, destination) }
+      ? { bulkImport: createImportDialect(bulkImportDialect, destination, importOptions(config, credential)) }
       : {}),
     rest: createRestImporter(destination, {
       bundleSize: config.restBundleSize,
@@ -110,6 +110,15 @@ export async function compose(config: MigrationConfig, log: Logger): Promise<Com
       await destination.close();
       await stores.close();
     },
+  };
+}
+
+/** The AHDS import dialect reads its error files from the staging account with a Blob Storage token. */
+function importOptions(config: MigrationConfig, credential: () => TokenCredential) {
+  const accountUrl = config.blob?.accountUrl;
+  if (config.destination.importDialect !== 'ahds' || !accountUrl || config.blob?.connectionString) return {};
+  return {
+    storageAuth: { origins: [new URL(accountUrl).origin], auth: entraIdAuth(credential(), storageScope) },
   };
 }
 

@@ -23,6 +23,7 @@ import { isApplied } from '@fhir-migrate/shared/domain/chunk.ts';
 import { crashPoint } from '@fhir-migrate/shared/runtime/crash-point.ts';
 import { withChunkSpan } from '@fhir-migrate/shared/runtime/tracing.ts';
 import { applyChunkRest, applyDeletions } from './apply-rest.ts';
+import { resultFromErrorFiles } from './import-errors.ts';
 
 /** Staging URLs handed to the destination stay valid this long (a slow import may fetch late). */
 const stagingUrlLifetimeMs = 24 * 3_600_000;
@@ -109,6 +110,32 @@ export async function onImportPoll(ctx: PipelineContext, msg: ImportPollMessage)
     };
     await complete(ctx, msg.chunkId, result, (s) => s.status === 'importing' && s.jobUrl === msg.jobUrl);
     return;
+  }
+  // A partial success whose refused resources are listed in error files (AHDS) is recorded as it is.
+  if (poll.state === 'completed' && totals.failed > 0 && ctx.bulkImport.readErrors) {
+    const bulkImport = ctx.bulkImport;
+    const files = state.exportResult?.files.filter((f) => f.lines > 0) ?? [];
+    const fromFiles = await resultFromErrorFiles(
+      poll.report,
+      files,
+      (url) => bulkImport.readErrors?.(url) ?? Promise.resolve([]),
+    ).catch((err: unknown) => {
+      ctx.log.warn(
+        { chunkId: msg.chunkId, reason: reasonOf(err) },
+        'the import error files could not be read',
+      );
+      return undefined;
+    });
+    if (fromFiles) {
+      const deletesApplied = await applyDeletions(ctx, state.exportResult?.deletions ?? []);
+      await complete(
+        ctx,
+        msg.chunkId,
+        { ...fromFiles, deletesApplied },
+        (s) => s.status === 'importing' && s.jobUrl === msg.jobUrl,
+      );
+      return;
+    }
   }
   // A failed job may be partly applied, and a report that does not account for every resource cannot say
   // which one failed: REST re-applies every resource (idempotent PUTs) and names each one refused.

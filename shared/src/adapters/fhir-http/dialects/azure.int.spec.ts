@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { FhirClient } from '../client.ts';
-import { useLoopbackClients } from '../test-support/loopback-server.ts';
+import { startLoopbackServer, useLoopbackClients } from '../test-support/loopback-server.ts';
 import { azureExportUrl, validateAzureExportOptions } from './export-azure.ts';
 import { createExportDialect, createImportDialect } from './factory.ts';
 import { ahdsImportParameters, ahdsImportReport } from './import-ahds.ts';
@@ -249,5 +249,64 @@ describe('AHDS $import dialect (fixtures from the documented contract, not an Az
 
   it('refuses a completed reply that is not the documented shape', () => {
     expect(() => ahdsImportReport('{"output":[{"count":"many"}]}')).toThrow(/documented completed shape/);
+  });
+
+  it('reads an error file (OperationOutcome lines naming line and offset) from the storage account with a Blob Storage token', async () => {
+    const errorLine = (line: number, text: string) =>
+      JSON.stringify({
+        resourceType: 'OperationOutcome',
+        issue: [
+          {
+            severity: 'error',
+            details: { text },
+            diagnostics: `Failed to process resource at line: ${line} with stream start offset: ${line * 812}`,
+          },
+        ],
+      });
+    const storage = await startLoopbackServer((_req, res) =>
+      res
+        .writeHead(200, { 'content-type': 'application/x-ndjson' })
+        .end(
+          `${errorLine(3, "Given conditional reference 'Patient?identifier=x' does not resolve to a resource.")}\n${errorLine(7, 'Version conflict')}\nnot json\n`,
+        ),
+    );
+    const { client } = await setup((_req, res) => res.writeHead(500).end());
+    const dialect = createImportDialect('ahds', client, {
+      storageAuth: {
+        origins: [storage.url],
+        auth: { headers: async () => ({ authorization: 'Bearer storage-token' }) },
+      },
+    });
+    try {
+      const report = ahdsImportReport(
+        JSON.stringify({
+          output: [{ type: 'Observation', count: 8, inputUrl: inputs[1]?.url }],
+          error: [
+            {
+              type: 'Observation',
+              count: 3,
+              inputUrl: inputs[1]?.url,
+              url: `${storage.url}/fhirlogs/Observation7_1.ndjson?sig=s3cret`,
+            },
+          ],
+        }),
+      );
+      const errorFiles = report.files[0]?.errorFiles ?? [];
+      expect(errorFiles).toEqual([`${storage.url}/fhirlogs/Observation7_1.ndjson?sig=s3cret`]);
+      expect(JSON.stringify(report)).not.toContain('s3cret');
+      expect(await dialect.readErrors?.(errorFiles[0] ?? '')).toEqual([
+        {
+          line: 3,
+          reason: "Given conditional reference 'Patient?identifier=x' does not resolve to a resource.",
+        },
+        { line: 7, reason: 'Version conflict' },
+        { reason: 'unreadable error line: not json' },
+      ]);
+      expect(storage.requests[0]?.headers.authorization).toBe('Bearer storage-token');
+      expect(storage.requests[0]?.headers['x-ms-version']).toBe('2021-08-06');
+      await expect(dialect.readErrors?.('http://169.254.169.254/fhirlogs/x.ndjson')).rejects.toThrow();
+    } finally {
+      await storage.close();
+    }
   });
 });

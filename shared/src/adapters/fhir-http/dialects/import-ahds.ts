@@ -12,15 +12,29 @@
  * Contract: ../shared/notes/azure-contracts.md §B (read from microsoft/fhir-server).
  */
 import { z } from 'zod';
+import type { AuthProvider } from '../auth.ts';
 import type { FhirClient } from '../client.ts';
 import { FhirHttpError } from '../errors.ts';
 import { parseOperationOutcome, summarizeOutcome, truncate } from '../operation-outcome.ts';
+import { assertAllowedOrigin } from '../origin.ts';
 import { redactText, redactUrl } from '../redact.ts';
-import { assertResourceTypes } from './export-common.ts';
+import { assertResourceTypes, blobApiVersion } from './export-common.ts';
 import { getJobStatus } from './job-status.ts';
-import type { BulkImportDialect, ImportFileReport, ImportInput, ImportPoll, ImportReport } from './types.ts';
+import type {
+  BulkImportDialect,
+  ImportErrorLine,
+  ImportFileReport,
+  ImportInput,
+  ImportPoll,
+  ImportReport,
+} from './types.ts';
 
 export interface AhdsImportOptions {
+  /**
+   * Auth for the error files the service writes to its import storage account (a Blob Storage token),
+   * and the origins they may be on; without it they are read with no credentials.
+   */
+  storageAuth?: { origins: readonly string[]; auth: AuthProvider };
   mode?: 'IncrementalLoad' | 'InitialLoad';
   /** Timeout of one status poll (default 120 s: the service delays the completed reply by up to ~60 s). */
   pollTimeoutMs?: number;
@@ -119,7 +133,12 @@ export function ahdsImportReport(body: string): ImportReport {
     const file = fileOf(e.inputUrl);
     file.failed += e.count;
     file.outcomes.failed = (file.outcomes.failed ?? 0) + e.count;
-    if (e.url) file.errors.push(`${e.count} failed; details in ${redactUrl(e.url)}`);
+    if (e.url) {
+      file.errors.push(`${e.count} failed; details in ${redactUrl(e.url)}`);
+      // Not enumerable: the URLs may carry a SAS, and a report serialised anywhere must not hold them.
+      if (!file.errorFiles) Object.defineProperty(file, 'errorFiles', { value: [], enumerable: false });
+      file.errorFiles?.push(e.url);
+    }
   }
   return { files: [...files.values()], raw: redactText(body) };
 }
@@ -186,5 +205,45 @@ export function createAhdsImportDialect(
             : `import job failed (HTTP ${res.status})`;
       return { state: 'failed', reason: detail ? `${what}: ${detail}` : what };
     },
+
+    async readErrors(errorFileUrl) {
+      const storage = options.storageAuth;
+      assertAllowedOrigin(errorFileUrl, [client.origin, ...(storage?.origins ?? [])]);
+      const onStorage = storage?.origins.includes(new URL(errorFileUrl).origin) === true;
+      const res = await client.text({
+        url: errorFileUrl,
+        headers:
+          onStorage && storage ? { ...(await storage.auth.headers()), 'x-ms-version': blobApiVersion } : {},
+        auth: !onStorage && new URL(errorFileUrl).origin === client.origin,
+      });
+      return parseAhdsErrorFile(res.body);
+    },
   };
+}
+
+/**
+ * An AHDS import error file: NDJSON OperationOutcomes whose diagnostics say "Failed to process resource at
+ * line: N with stream start offset: M" and whose details text says why. Lines it cannot read are kept as
+ * reasons without a line, never dropped.
+ */
+export function parseAhdsErrorFile(body: string): ImportErrorLine[] {
+  const errors: ImportErrorLine[] = [];
+  for (const text of body.split('\n')) {
+    if (!text.trim()) continue;
+    let outcome: unknown;
+    try {
+      outcome = JSON.parse(text);
+    } catch {
+      errors.push({ reason: `unreadable error line: ${truncate(redactText(text), 200)}` });
+      continue;
+    }
+    const issue = (outcome as { issue?: { diagnostics?: string; details?: { text?: string } }[] }).issue?.[0];
+    const line = /at line:\s*(\d+)/.exec(issue?.diagnostics ?? '')?.[1];
+    const reason = issue?.details?.text ?? issue?.diagnostics ?? truncate(redactText(text), 200);
+    errors.push({
+      ...(line !== undefined ? { line: Number(line) } : {}),
+      reason: truncate(redactText(reason), 500),
+    });
+  }
+  return errors;
 }

@@ -66,6 +66,18 @@ export interface ImportFileReport {
   failed: number;
   /** Error lines the server reported for this file (redacted). */
   errors: string[];
+  /**
+   * The server's error files for this input, to read with the dialect's `readErrors`. Full URLs, which may
+   * carry secrets: never logged nor stored.
+   */
+  errorFiles?: string[];
+}
+
+/** One resource the destination refused, from an import error file. */
+export interface ImportErrorLine {
+  /** The line of the input file, as the server counts it. */
+  line?: number;
+  reason: string;
 }
 
 export interface ImportReport {
@@ -78,4 +90,6 @@ export interface BulkImportDialect {
   readonly name: 'hapi' | 'ahds';
   submit(inputs: ImportInput[]): Promise<{ jobUrl: string }>;
   poll(jobUrl: string): Promise<ImportPoll>;
+  /** Reads one of a report's `errorFiles` (servers that write refused resources to files: AHDS). */
+  readErrors?(errorFileUrl: string): Promise<ImportErrorLine[]>;
 }
