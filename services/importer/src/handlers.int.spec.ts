@@ -71,7 +71,7 @@ describe('importer: a partly successful AHDS $import (fake AHDS dialect: none ca
     await rm(dir, { recursive: true, force: true });
   });
 
-  function context(errorLines: number): PipelineContext {
+  function context(errorLines: number, includeHistory = false): PipelineContext {
     const report: ImportReport = {
       raw: '',
       files: [
@@ -96,7 +96,13 @@ describe('importer: a partly successful AHDS $import (fake AHDS dialect: none ca
         ].slice(0, errorLines),
     };
     return {
-      config: { migrationId: 'm1', maxAttempts: 5, restBundleSize: 100, restConcurrency: 1 },
+      config: {
+        migrationId: 'm1',
+        maxAttempts: 5,
+        restBundleSize: 100,
+        restConcurrency: 1,
+        source: { exportDialect: 'azure', azureExport: { includeHistory, includeDeleted: false } },
+      },
       ledger,
       bus,
       bulkImport,
@@ -110,6 +116,19 @@ describe('importer: a partly successful AHDS $import (fake AHDS dialect: none ca
       now: () => new Date(at),
       log: pino({ level: 'silent' }),
     } as unknown as PipelineContext;
+  }
+
+  /** Handles one import poll, then returns the chunk's events after its ImportStarted. */
+  async function pollOnceAndReadAfter(ctx: PipelineContext) {
+    await onImportPoll(ctx, {
+      schemaVersion: 1,
+      migrationId: 'm1',
+      chunkId: 'chunk-000001',
+      jobUrl,
+      poll: 3,
+    });
+    const events = await ledger.readStream('m1', 'chunk-000001');
+    return events.slice(events.findIndex((e) => e.type === 'ImportStarted') + 1);
   }
 
   it('records the two refused resources with file and line and the eight others as imported, without REST', async () => {
@@ -134,20 +153,24 @@ describe('importer: a partly successful AHDS $import (fake AHDS dialect: none ca
   });
 
   it('falls back to REST when the error files name fewer resources than the report says failed', async () => {
-    await onImportPoll(context(1), {
-      schemaVersion: 1,
-      migrationId: 'm1',
-      chunkId: 'chunk-000001',
-      jobUrl,
-      poll: 3,
-    });
-    const events = await ledger.readStream('m1', 'chunk-000001');
-    const after = events.slice(events.findIndex((e) => e.type === 'ImportStarted') + 1);
+    const after = await pollOnceAndReadAfter(context(1));
     expect(after.map((e) => e.type).slice(0, 2)).toEqual(['ImportFailed', 'ImportStarted']);
     expect(after[0]?.data).toMatchObject({
       reason: '$import report accounts for 8 stored + 2 failed of 10 staged',
     });
     expect(after[1]?.data).toMatchObject({ mode: 'rest' });
     expect(after.some((e) => e.type === 'ImportCompleted')).toBe(false);
+  });
+
+  it('with history in the files, retries the $import instead of REST, which would lose versions', async () => {
+    const after = await pollOnceAndReadAfter(context(1, true));
+    expect(after.map((e) => e.type)).toEqual(['ImportFailed']);
+    expect(after[0]?.data).toMatchObject({
+      reason: expect.stringMatching(/holds history or soft-deleted versions, which only \$import carries/),
+      retryable: true,
+    });
+    const { state } = await loadChunk(ledger, 'm1', 'chunk-000001');
+    expect(state.status).toBe('exported'); // ready for another $import
+    expect(restCalls).toBe(0);
   });
 });

@@ -143,6 +143,18 @@ export async function onImportPoll(ctx: PipelineContext, msg: ImportPollMessage)
     poll.state === 'failed'
       ? sanitizeReason(`$import job failed: ${poll.reason}`)
       : `$import report accounts for ${totals.succeeded} stored + ${totals.failed} failed of ${staged} staged`;
+  if (carriesVersions(ctx)) {
+    // REST writes one current version per id: it would lose history, and could write an older version or a
+    // soft-deleted one over the newest. Such a chunk goes through $import again (attempts counted).
+    await failImport(
+      ctx,
+      msg.chunkId,
+      new Error(
+        `${reason}; the chunk holds history or soft-deleted versions, which only $import carries, so it is not applied through REST`,
+      ),
+    );
+    return;
+  }
   ctx.log.warn({ chunkId: msg.chunkId, reason }, 'applying the chunk through REST instead');
   const failed = await executeChunk(ctx.ledger, msg.migrationId, msg.chunkId, (s) =>
     s.status === 'importing' && s.jobUrl === msg.jobUrl
@@ -154,6 +166,12 @@ export async function onImportPoll(ctx: PipelineContext, msg: ImportPollMessage)
     s.status === 'exported' ? { type: 'StartImport', at: nowIso(ctx), mode: 'rest' } : undefined,
   );
   if (started.appended.length > 0) await runRest(ctx, msg.chunkId);
+}
+
+/** Whether exported files may hold several versions of a resource, or soft-deleted ones (Azure $export). */
+function carriesVersions(ctx: PipelineContext): boolean {
+  const { exportDialect, azureExport } = ctx.config.source;
+  return exportDialect === 'azure' && (azureExport.includeHistory || azureExport.includeDeleted);
 }
 
 function reportTotals(report: { files: { succeeded: number; failed: number }[] } | undefined) {

@@ -192,6 +192,22 @@ describe('configuration', () => {
     ).toMatch(/azure\.tenantId .*client-secret needs tenantId/);
   });
 
+  it('refuses Azure exports with history or soft-deleted versions unless AHDS imports them', () => {
+    const env = {
+      FHIR_MIGRATE_SOURCE_URL: 'https://old.azurehealthcareapis.com',
+      FHIR_MIGRATE_DESTINATION_URL: 'https://hapi.example/fhir',
+      FHIR_MIGRATE_EXPORT_DIALECT: 'azure',
+      FHIR_MIGRATE_IMPORT_DIALECT: 'rest',
+    };
+    expect(() => loadConfig({ env })).toThrow(
+      /only importDialect ahds carries history and soft-deleted versions/,
+    );
+    const { config } = loadConfig({
+      env: { ...env, AZURE_ExportWithHistory: 'false', AZURE_ExportWithDelete: 'false' },
+    });
+    expect(config.source.azureExport).toMatchObject({ includeHistory: false, includeDeleted: false });
+  });
+
   it('loads the store settings alone for commands that need no FHIR server', () => {
     const { config } = loadStoresConfig({
       env: {

@@ -249,6 +249,17 @@ export const configSchema = z
         path: ['blob', 'accountUrl'],
         message: 'staging blob needs blob.accountUrl or blob.connectionString',
       });
+    const versions = v.source.azureExport.includeHistory || v.source.azureExport.includeDeleted;
+    if (v.source.exportDialect === 'azure' && versions && v.destination.importDialect !== 'ahds')
+      ctx.addIssue({
+        code: 'custom',
+        path: [
+          'source',
+          'azureExport',
+          v.source.azureExport.includeHistory ? 'includeHistory' : 'includeDeleted',
+        ],
+        message: `only importDialect ahds carries history and soft-deleted versions; with ${v.destination.importDialect} set includeHistory and includeDeleted to false (AZURE_ExportWithHistory=false, AZURE_ExportWithDelete=false)`,
+      });
     if (v.destination.importDialect === 'ahds' && v.staging !== 'blob')
       ctx.addIssue({
         code: 'custom',
