@@ -130,6 +130,9 @@ async function openServiceBus(
   return createServiceBusBus({
     ...connection,
     manageTopology: settings?.manageTopology ?? false,
+    // Staging a large export can take hours: the lock is renewed for as long as the handler runs (a dead
+    // process stops renewing, so its lock still expires after the subscription's lock duration).
+    maxLockRenewalMs: 24 * 3_600_000,
     onError: (err) => log.warn({ reason: redactText(err.message) }, 'Service Bus receive error'),
   });
 }
