@@ -161,7 +161,7 @@ export async function cutover(
       );
     if (report.deadLetters > 0)
       report.reasons.push(`${report.deadLetters} dead-lettered messages (fhir-migrate dlq list)`);
-    const stores = await openStores(config, log, { mustExist: true });
+    const stores = await openStores(config, log);
     try {
       const [outcome] = await runVerifyRequests(
         {
@@ -215,7 +215,7 @@ export async function cutover(
 }
 
 async function readState(config: MigrationConfig, log: Logger) {
-  const { ledger, bus, close } = await openStores(config, log, { mustExist: true });
+  const { ledger, bus, close } = await openStores(config, log);
   try {
     const control = controlStateOf(await loadMigrationEvents(ledger, config.migrationId));
     const summary = await summarize(ledger, config.migrationId, new Date());
