@@ -5,6 +5,7 @@
  */
 import type { AccessToken, TokenCredential } from '@azure/identity';
 import type { AuthProvider } from './auth.ts';
+import { cachedBearerAuth } from './auth-token-cache.ts';
 import { redactText } from './redact.ts';
 
 const renewBeforeMs = 5 * 60_000;
@@ -25,35 +26,28 @@ export function entraIdAuth(
   scope: string,
   now: () => number = Date.now,
 ): AuthProvider {
-  let cached: AccessToken | undefined;
-  let pending: Promise<AccessToken> | undefined;
-
-  async function fetchToken(): Promise<AccessToken> {
-    pending ??= (async () => {
+  const cache = cachedBearerAuth(
+    async () => {
+      const obtainedAt = now();
+      let token: AccessToken | null;
       try {
-        const token = await credential.getToken(scope);
-        if (!token) throw new Error('the credential returned no token');
-        cached = token;
-        return token;
+        token = await credential.getToken(scope);
       } catch (err) {
         throw new EntraTokenError(scope, err);
-      } finally {
-        pending = undefined;
       }
-    })();
-    return pending;
-  }
-
-  return {
-    async headers() {
-      const token = cached && cached.expiresOnTimestamp - renewBeforeMs > now() ? cached : await fetchToken();
-      return { authorization: `Bearer ${token.token}` };
+      if (!token) throw new EntraTokenError(scope, new Error('the credential returned no token'));
+      return { value: token.token, obtainedAt, refreshAt: token.expiresOnTimestamp - renewBeforeMs };
     },
+    // @azure/identity caches tokens itself: a 401 always asks it again.
+    { now, minRefreshIntervalMs: 0 },
+  );
+  return {
+    headers: () => cache.headers(),
     async onUnauthorized() {
-      const before = cached?.token;
-      cached = undefined;
-      const token = await fetchToken();
-      return token.token !== before;
+      const before = cache.current;
+      await cache.onUnauthorized();
+      // The credential may hand back the token that was just refused: then the 401 is final.
+      return cache.current !== before;
     },
   };
 }

@@ -9,6 +9,7 @@
 import type { Dispatcher } from 'undici';
 import { z } from 'zod';
 import type { AuthProvider } from './auth.ts';
+import { type BearerToken, cachedBearerAuth } from './auth-token-cache.ts';
 import { createFhirClient, type FhirClientLogger } from './client.ts';
 import { FhirHttpError } from './errors.ts';
 
@@ -39,12 +40,6 @@ const tokenReplySchema = z.object({
   expires_in: z.union([z.number(), z.string().regex(/^\d+$/).transform(Number)]).optional(),
 });
 
-interface CachedToken {
-  value: string;
-  obtainedAt: number;
-  refreshAt: number;
-}
-
 export interface ClientCredentialsAuth extends AuthProvider {
   /** Forgets the cached token; the next request fetches a new one. */
   invalidate(): void;
@@ -66,11 +61,9 @@ export function clientCredentialsAuth(options: ClientCredentialsOptions): Client
     ...(options.sleep ? { sleep: options.sleep } : {}),
     now,
   });
-  let cached: CachedToken | undefined;
-  let pending: Promise<CachedToken> | undefined;
   let tokensFetched = 0;
 
-  async function fetchToken(): Promise<CachedToken> {
+  async function fetchToken(): Promise<BearerToken> {
     const form = new URLSearchParams({ grant_type: 'client_credentials' });
     const headers: Record<string, string> = {
       'content-type': 'application/x-www-form-urlencoded',
@@ -116,36 +109,11 @@ export function clientCredentialsAuth(options: ClientCredentialsOptions): Client
     };
   }
 
-  function token(): Promise<CachedToken> {
-    if (cached && now() < cached.refreshAt) return Promise.resolve(cached);
-    pending ??= fetchToken()
-      .then((t) => {
-        cached = t;
-        return t;
-      })
-      .finally(() => {
-        pending = undefined;
-      });
-    return pending;
-  }
-
+  const cache = cachedBearerAuth(fetchToken, { now, minRefreshIntervalMs });
   return {
-    async headers() {
-      return { authorization: `Bearer ${(await token()).value}` };
-    },
-    async onUnauthorized() {
-      if (pending) {
-        await pending;
-        return true;
-      }
-      if (cached && now() - cached.obtainedAt < minRefreshIntervalMs) return true;
-      cached = undefined;
-      await token();
-      return true;
-    },
-    invalidate() {
-      cached = undefined;
-    },
+    headers: () => cache.headers(),
+    onUnauthorized: () => cache.onUnauthorized(),
+    invalidate: () => cache.invalidate(),
     get tokensFetched() {
       return tokensFetched;
     },
