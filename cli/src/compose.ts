@@ -8,6 +8,7 @@ import { storageScope } from '@fhir-migrate/shared/adapters/azure/identity.ts';
 import { entraIdAuth } from '@fhir-migrate/shared/adapters/fhir-http/auth-azure.ts';
 import { createAuthProvider } from '@fhir-migrate/shared/adapters/fhir-http/auth-factory.ts';
 import { createFhirClient } from '@fhir-migrate/shared/adapters/fhir-http/client.ts';
+import type { StorageAuth } from '@fhir-migrate/shared/adapters/fhir-http/dialects/export-common.ts';
 import {
   createExportDialect,
   createImportDialect,
@@ -75,6 +76,7 @@ export async function compose(config: MigrationConfig, log: Logger): Promise<Com
     throw err;
   }
   const { ledger, bus } = stores;
+  log.info({ stores: stores.describe, staging: config.staging }, 'stores opened');
   const clientLog = log.child({ component: 'fhir-client' });
   const source = fhirClientFor(config, 'source', clientLog, undefined, credential);
   const destination = fhirClientFor(config, 'destination', clientLog, undefined, credential);
@@ -113,13 +115,16 @@ export async function compose(config: MigrationConfig, log: Logger): Promise<Com
   };
 }
 
+/** Files on the storage account at `accountUrl` are read with a Blob Storage token of the credential. */
+function storageAuthFor(accountUrl: string, credential: () => TokenCredential): StorageAuth {
+  return { origins: [new URL(accountUrl).origin], auth: entraIdAuth(credential(), storageScope) };
+}
+
 /** The AHDS import dialect reads its error files from the staging account with a Blob Storage token. */
 function importOptions(config: MigrationConfig, credential: () => TokenCredential) {
   const accountUrl = config.blob?.accountUrl;
   if (config.destination.importDialect !== 'ahds' || !accountUrl || config.blob?.connectionString) return {};
-  return {
-    storageAuth: { origins: [new URL(accountUrl).origin], auth: entraIdAuth(credential(), storageScope) },
-  };
+  return { storageAuth: storageAuthFor(accountUrl, credential) };
 }
 
 /** The export dialect's settings: Azure's `$export` parameters, and a Blob Storage token for its files. */
@@ -128,13 +133,6 @@ function exportOptions(config: MigrationConfig, credential: () => TokenCredentia
   const { azureExport, exportStorageUrl } = config.source;
   return {
     ...azureExport,
-    ...(exportStorageUrl
-      ? {
-          storageAuth: {
-            origins: [new URL(exportStorageUrl).origin],
-            auth: entraIdAuth(credential(), storageScope),
-          },
-        }
-      : {}),
+    ...(exportStorageUrl ? { storageAuth: storageAuthFor(exportStorageUrl, credential) } : {}),
   };
 }

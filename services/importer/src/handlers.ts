@@ -112,14 +112,10 @@ export async function onImportPoll(ctx: PipelineContext, msg: ImportPollMessage)
     return;
   }
   // A partial success whose refused resources are listed in error files (AHDS) is recorded as it is.
-  if (poll.state === 'completed' && totals.failed > 0 && ctx.bulkImport.readErrors) {
-    const bulkImport = ctx.bulkImport;
+  const readErrors = ctx.bulkImport.readErrors?.bind(ctx.bulkImport);
+  if (poll.state === 'completed' && totals.failed > 0 && readErrors) {
     const files = state.exportResult?.files.filter((f) => f.lines > 0) ?? [];
-    const fromFiles = await resultFromErrorFiles(
-      poll.report,
-      files,
-      (url) => bulkImport.readErrors?.(url) ?? Promise.resolve([]),
-    ).catch((err: unknown) => {
+    const fromFiles = await resultFromErrorFiles(poll.report, files, readErrors).catch((err: unknown) => {
       ctx.log.warn(
         { chunkId: msg.chunkId, reason: reasonOf(err) },
         'the import error files could not be read',

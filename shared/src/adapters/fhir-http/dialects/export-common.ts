@@ -27,12 +27,36 @@ export interface ExportDialectOptions {
    * downloads from these origins carry this auth's headers (a Blob Storage token) instead of the source's.
    * The origins are allowed file origins too.
    */
-  storageAuth?: { origins: readonly string[]; auth: AuthProvider };
+  storageAuth?: StorageAuth;
   now?: () => number;
+}
+
+/** Auth for files on a storage account (a Blob Storage token), and the origins it applies to. */
+export interface StorageAuth {
+  origins: readonly string[];
+  auth: AuthProvider;
 }
 
 /** The Blob Storage REST version sent with a bearer token (tokens need 2017-11-09 or later). */
 export const blobApiVersion = '2021-08-06';
+
+/**
+ * How to GET a file that may be on a storage account: there, with the storage token (and `x-ms-version`)
+ * instead of the FHIR server's auth; elsewhere, with no extra headers and `otherwise` as the request's
+ * `auth` (undefined: the FHIR client's default, its own origin only).
+ */
+export async function fileRequestAuth(
+  url: string,
+  storageAuth: StorageAuth | undefined,
+  otherwise: boolean | undefined,
+): Promise<{ headers: Record<string, string>; auth?: boolean }> {
+  if (storageAuth?.origins.includes(new URL(url).origin))
+    return {
+      headers: { ...(await storageAuth.auth.headers()), 'x-ms-version': blobApiVersion },
+      auth: false,
+    };
+  return { headers: {}, ...(otherwise !== undefined ? { auth: otherwise } : {}) };
+}
 
 const ndjsonMediaType = 'application/fhir+ndjson';
 
@@ -148,19 +172,14 @@ export async function openExportFile(
   url: string,
   allowedOrigins: readonly string[],
   options: OpenFileOptions = {},
-  storageAuth?: ExportDialectOptions['storageAuth'],
+  storageAuth?: StorageAuth,
 ): Promise<Readable> {
   assertAllowedOrigin(url, allowedOrigins);
-  const onStorage = storageAuth?.origins.includes(new URL(url).origin) === true;
+  const { headers, auth } = await fileRequestAuth(url, storageAuth, options.requiresAccessToken ?? true);
   const res = await client.stream({
     url,
-    headers: {
-      accept: ndjsonMediaType,
-      ...(onStorage && storageAuth
-        ? { ...(await storageAuth.auth.headers()), 'x-ms-version': blobApiVersion }
-        : {}),
-    },
-    auth: onStorage ? false : (options.requiresAccessToken ?? true),
+    headers: { accept: ndjsonMediaType, ...headers },
+    ...(auth !== undefined ? { auth } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   });
   const contentType = res.headers['content-type'] ?? '';

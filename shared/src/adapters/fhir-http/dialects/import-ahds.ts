@@ -12,13 +12,12 @@
  * Contract: ../shared/notes/azure-contracts.md §B (read from microsoft/fhir-server).
  */
 import { z } from 'zod';
-import type { AuthProvider } from '../auth.ts';
 import type { FhirClient } from '../client.ts';
 import { FhirHttpError } from '../errors.ts';
 import { parseOperationOutcome, summarizeOutcome, truncate } from '../operation-outcome.ts';
 import { assertAllowedOrigin } from '../origin.ts';
 import { redactText, redactUrl } from '../redact.ts';
-import { assertResourceTypes, blobApiVersion } from './export-common.ts';
+import { assertResourceTypes, fileRequestAuth, type StorageAuth } from './export-common.ts';
 import { getJobStatus } from './job-status.ts';
 import type {
   BulkImportDialect,
@@ -34,7 +33,7 @@ export interface AhdsImportOptions {
    * Auth for the error files the service writes to its import storage account (a Blob Storage token),
    * and the origins they may be on; without it they are read with no credentials.
    */
-  storageAuth?: { origins: readonly string[]; auth: AuthProvider };
+  storageAuth?: StorageAuth;
   mode?: 'IncrementalLoad' | 'InitialLoad';
   /** Timeout of one status poll (default 120 s: the service delays the completed reply by up to ~60 s). */
   pollTimeoutMs?: number;
@@ -207,15 +206,9 @@ export function createAhdsImportDialect(
     },
 
     async readErrors(errorFileUrl) {
-      const storage = options.storageAuth;
-      assertAllowedOrigin(errorFileUrl, [client.origin, ...(storage?.origins ?? [])]);
-      const onStorage = storage?.origins.includes(new URL(errorFileUrl).origin) === true;
-      const res = await client.text({
-        url: errorFileUrl,
-        headers:
-          onStorage && storage ? { ...(await storage.auth.headers()), 'x-ms-version': blobApiVersion } : {},
-        auth: !onStorage && new URL(errorFileUrl).origin === client.origin,
-      });
+      assertAllowedOrigin(errorFileUrl, [client.origin, ...(options.storageAuth?.origins ?? [])]);
+      const { headers, auth } = await fileRequestAuth(errorFileUrl, options.storageAuth, undefined);
+      const res = await client.text({ url: errorFileUrl, headers, ...(auth !== undefined ? { auth } : {}) });
       return parseAhdsErrorFile(res.body);
     },
   };
