@@ -18,6 +18,7 @@ import { parseOperationOutcome, summarizeOutcome, truncate } from '../operation-
 import { assertAllowedOrigin } from '../origin.ts';
 import { redactText, redactUrl } from '../redact.ts';
 import { assertResourceTypes, fileRequestAuth, type StorageAuth } from './export-common.ts';
+import { postImport } from './import-submit.ts';
 import { getJobStatus } from './job-status.ts';
 import type {
   BulkImportDialect,
@@ -150,21 +151,12 @@ export function createAhdsImportDialect(
   return {
     name: 'ahds',
     async submit(inputs) {
-      const res = await client.text({
-        method: 'POST',
-        url: '$import',
-        headers: {
-          accept: 'application/fhir+json',
-          'content-type': 'application/fhir+json',
-          prefer: 'respond-async',
-        },
-        body: ahdsImportParameters(inputs, options),
+      const { res, location, jobUrl } = await postImport(client, ahdsImportParameters(inputs, options), {
         // Registration is idempotent on the body's hash: a resend finds the same job.
         idempotent: true,
         throwOnError: false,
       });
-      const location = res.headers['content-location'];
-      if (res.status === 202 && location) return { jobUrl: new URL(location, res.url).href };
+      if (jobUrl) return { jobUrl };
       const outcome = parseOperationOutcome(res.body);
       throw new FhirHttpError({
         kind: 'protocol',

@@ -11,6 +11,7 @@ import { type OperationOutcome, summarizeOutcome, truncate } from '../operation-
 import { redactText } from '../redact.ts';
 import { assertResourceTypes } from './export-common.ts';
 import { extractReportText, parseBulkImportReport } from './import-report.ts';
+import { postImport } from './import-submit.ts';
 import { getJobStatus } from './job-status.ts';
 import type { BulkImportDialect, ImportInput, ImportPoll, ImportReport } from './types.ts';
 
@@ -74,18 +75,8 @@ export function createHapiImportDialect(
   return {
     name: 'hapi',
     async submit(inputs) {
-      const res = await client.text({
-        method: 'POST',
-        url: '$import',
-        headers: {
-          accept: 'application/fhir+json',
-          'content-type': 'application/fhir+json',
-          prefer: 'respond-async',
-        },
-        body: hapiImportParameters(inputs, options),
-      });
-      const location = res.headers['content-location'];
-      if (res.status !== 202 || !location) {
+      const { res, location, jobUrl } = await postImport(client, hapiImportParameters(inputs, options));
+      if (!jobUrl) {
         throw new FhirHttpError({
           kind: 'protocol',
           method: 'POST',
@@ -96,7 +87,7 @@ export function createHapiImportDialect(
           detail: `$import answered ${res.status}${location ? '' : ' without Content-Location'}, expected 202`,
         });
       }
-      return { jobUrl: new URL(location, res.url).href };
+      return { jobUrl };
     },
 
     async poll(jobUrl): Promise<ImportPoll> {
