@@ -143,7 +143,7 @@ export async function executeChunk(
     try {
       const appended = await ledger.append(migrationId, chunkId, version, events);
       const after = events.reduce(evolve, state);
-      await recordChunkFacts(ledger, migrationId, chunkId, appended, after);
+      recordChunkFacts(migrationId, appended, after);
       return { before: state, after, appended };
     } catch (err) {
       if (err instanceof LedgerConflictError && attempt < maxConflicts) continue;

@@ -29,6 +29,8 @@ export type ChunkStatus = (typeof chunkStatuses)[number];
 export interface ChunkState {
   status: ChunkStatus;
   plan?: ChunkEventData<'ChunkPlanned'>;
+  /** When the chunk was planned (its first event). */
+  plannedAt?: string;
   exportAttempts: number;
   importAttempts: number;
   statusUrl?: string;
@@ -47,7 +49,7 @@ export const initialChunkState: ChunkState = { status: 'initial', exportAttempts
 export function evolve(state: ChunkState, event: ChunkEvent): ChunkState {
   switch (event.type) {
     case 'ChunkPlanned':
-      return { ...state, status: 'planned', plan: event.data };
+      return { ...state, status: 'planned', plan: event.data, plannedAt: event.at };
     case 'ChunkSkipped':
       return { ...state, status: 'skipped' };
     case 'ExportStarted':

@@ -4,9 +4,10 @@
  * workbook (customMetrics): change them there too. Without a registered SDK the instruments are no-ops.
  */
 import { type Attributes, type Counter, type Histogram, metrics } from '@opentelemetry/api';
+import { reasonOf } from '../application/errors.ts';
 import { parseChunkEvent } from '../contracts/events.ts';
 import type { ChunkState } from '../domain/chunk.ts';
-import type { Ledger, StoredEvent } from '../ports/ledger.ts';
+import type { StoredEvent } from '../ports/ledger.ts';
 import { activeService } from './tracing.ts';
 
 export const metricNames = {
@@ -77,15 +78,13 @@ function addPerType(counter: Counter, counts: Record<string, number>, base: Attr
 
 /**
  * Records the metrics of the events just appended to a chunk's stream. Never throws: telemetry must not
- * fail a handler. A chunk's duration needs its first event: one more read when the chunk ends.
+ * fail a handler; a failure to record is reported as a process warning.
  */
-export async function recordChunkFacts(
-  ledger: Ledger,
+export function recordChunkFacts(
   migrationId: string,
-  chunkId: string,
   appended: readonly StoredEvent[],
   after: ChunkState,
-): Promise<void> {
+): void {
   if (!enabled || appended.length === 0) return;
   try {
     const m = instruments();
@@ -125,16 +124,13 @@ export async function recordChunkFacts(
       if (till > (verifiedUpTo.get(migrationId) ?? 0)) verifiedUpTo.set(migrationId, till);
     }
     const last = appended[appended.length - 1];
-    if (endedAs && last) {
-      const [first] = await ledger.readStream(migrationId, chunkId);
-      if (first)
-        m.chunkDuration.record((Date.parse(last.at) - Date.parse(first.at)) / 1000, {
-          ...base,
-          outcome: endedAs,
-        });
-    }
-  } catch {
-    // best effort
+    if (endedAs && last && after.plannedAt)
+      m.chunkDuration.record((Date.parse(last.at) - Date.parse(after.plannedAt)) / 1000, {
+        ...base,
+        outcome: endedAs,
+      });
+  } catch (err) {
+    process.emitWarning(`fhir-migrate: chunk metrics not recorded: ${reasonOf(err)}`);
   }
 }
 
