@@ -86,7 +86,7 @@ export class ServiceBusBusError extends Error {
     /** The Service Bus error code (`MessagingEntityNotFound`, `UnauthorizedAccess`, …) or HTTP status. */
     readonly serviceBusCode?: string,
   ) {
-    super(scrub(`service bus ${context.operation} failed${where(context)}: ${detail}`));
+    super(redactText(`service bus ${context.operation} failed${where(context)}: ${detail}`));
     this.name = 'ServiceBusBusError';
     this.operation = context.operation;
     this.topic = context.topic;
@@ -98,14 +98,6 @@ export class ServiceBusBusError extends Error {
 function where({ topic, subscription, messageId }: ErrorContext): string {
   const entity = [topic, subscription].filter((part) => part !== undefined).join('/');
   return `${entity ? ` for ${entity}` : ''}${messageId !== undefined ? ` (message ${messageId})` : ''}`;
-}
-
-/** `redactText` plus connection-string secrets (`SharedAccessKey=…`, `SharedAccessSignature=…`). */
-export function scrub(text: string): string {
-  return redactText(text).replace(
-    /\b(SharedAccessKey|SharedAccessSignature|AccountKey)=[^;\s"']*/gi,
-    '$1=REDACTED',
-  );
 }
 
 /** Wraps any failure as a {@link ServiceBusBusError}, keeping one that already is. */

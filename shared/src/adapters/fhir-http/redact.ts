@@ -37,6 +37,10 @@ const secretQueryParams = new Set([
   'api_key',
   'apikey',
   'key',
+  // Azure connection strings (Storage, Service Bus, Cosmos DB): `…;AccountKey=…;`
+  'accountkey',
+  'sharedaccesskey',
+  'sharedaccesssignature',
 ]);
 
 const secretHeaders = new Set([

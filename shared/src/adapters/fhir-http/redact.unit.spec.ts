@@ -81,3 +81,18 @@ describe('redactHeaders', () => {
     });
   });
 });
+
+describe('redactText on Azure connection strings', () => {
+  it('masks the keys of Storage and Service Bus connection strings and keeps the endpoints', () => {
+    expect(
+      redactText(
+        'Endpoint=sb://x.servicebus.windows.net/;SharedAccessKeyName=Root;SharedAccessKey=abc+/d==;EntityPath=t',
+      ),
+    ).toBe(
+      `Endpoint=sb://x.servicebus.windows.net/;SharedAccessKeyName=Root;SharedAccessKey=${REDACTED};EntityPath=t`,
+    );
+    expect(redactText('AccountName=acct;AccountKey=Eby8vdM0==;BlobEndpoint=http://127.0.0.1:1/acct;')).toBe(
+      `AccountName=acct;AccountKey=${REDACTED};BlobEndpoint=http://127.0.0.1:1/acct;`,
+    );
+  });
+});

@@ -74,7 +74,7 @@ export class BlobStagingError extends Error {
     /** The storage error code (`ContainerNotFound`, `AuthorizationPermissionMismatch`, …). */
     readonly storageCode?: string,
   ) {
-    super(scrub(`staging ${operation} ${JSON.stringify(key)} failed: ${reason}`));
+    super(redactText(`staging ${operation} ${JSON.stringify(key)} failed: ${reason}`));
     this.name = 'BlobStagingError';
   }
 }
@@ -86,11 +86,6 @@ const HOUR_MS = 60 * 60 * 1000;
 const MAX_DELEGATION_KEY_MS = 7 * 24 * HOUR_MS;
 /** Delegation keys start this far back, so that a service clock behind ours still accepts them. */
 const DELEGATION_KEY_SKEW_MS = 5 * 60 * 1000;
-
-/** `redactText` plus connection-string secrets (`AccountKey=…`, `SharedAccessSignature=…`). */
-function scrub(text: string): string {
-  return redactText(text).replace(/\b(AccountKey|SharedAccessSignature)=[^;\s"']*/gi, '$1=REDACTED');
-}
 
 interface StorageFailure {
   status?: number;
